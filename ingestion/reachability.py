@@ -1,0 +1,30 @@
+"""Fail early, and clearly, when the jaffle-shop API cannot be reached.
+
+dlt would otherwise retry for a while and then bury the cause in a nested pipeline error;
+one cheap request first turns "connection refused" into a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import requests
+
+
+class ApiUnreachableError(RuntimeError):
+    """The API did not answer; the message names the URL and the setting to change."""
+
+
+def ensure_api_reachable(base_url: str, timeout_s: float = 10.0) -> None:
+    url = base_url.rstrip("/") + "/stores?page_size=1"
+    try:
+        response = requests.get(url, timeout=timeout_s)
+    except requests.RequestException as error:
+        raise ApiUnreachableError(
+            f"The jaffle-shop API at {base_url} cannot be reached ({type(error).__name__}). "
+            "Start the local stand-in with `make api`, or set JAFFLE_API_URL to a reachable "
+            "API (the public one is https://jaffle-shop.dlthub.com/api/v1)."
+        ) from error
+    if response.status_code >= 500 or response.status_code == 404:
+        raise ApiUnreachableError(
+            f"The jaffle-shop API at {base_url} answered {response.status_code} to {url}. "
+            "Check that JAFFLE_API_URL points at the API's /api/v1 base and that it is up."
+        )

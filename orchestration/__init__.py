@@ -1,0 +1,1 @@
+"""Dagster wiring: partitions, policies, assets, checks, schedules and sensors."""

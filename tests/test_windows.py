@@ -1,0 +1,68 @@
+"""The partition window → inclusive days conversion, at its edges."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import pytest
+
+from orchestration.partitions import daily_partitions
+from orchestration.windows import dbt_build_args, partition_days, partition_vars
+
+UTC = dt.timezone.utc
+
+
+def _window(start: str, end: str) -> dg.TimeWindow:
+    return dg.TimeWindow(dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end))
+
+
+def test_one_day_partition_is_that_day_alone():
+    window = daily_partitions.time_window_for_partition_key("2024-03-01")
+    assert partition_days(window) == (dt.date(2024, 3, 1), dt.date(2024, 3, 1))
+
+
+def test_range_keeps_its_last_day_and_not_the_next():
+    window = _window("2024-03-01T00:00:00+00:00", "2024-03-08T00:00:00+00:00")
+    assert partition_days(window) == (dt.date(2024, 3, 1), dt.date(2024, 3, 7))
+
+
+def test_month_and_leap_day_boundaries():
+    window = _window("2024-02-28T00:00:00+00:00", "2024-03-01T00:00:00+00:00")
+    assert partition_days(window) == (dt.date(2024, 2, 28), dt.date(2024, 2, 29))
+
+
+def test_year_boundary():
+    window = _window("2024-12-31T00:00:00+00:00", "2025-01-01T00:00:00+00:00")
+    assert partition_days(window) == (dt.date(2024, 12, 31), dt.date(2024, 12, 31))
+
+
+def test_first_partition_starts_on_the_first_partition_date():
+    first_key = daily_partitions.get_first_partition_key()
+    window = daily_partitions.time_window_for_partition_key(first_key)
+    assert partition_days(window) == (dt.date.fromisoformat(first_key),) * 2
+
+
+def test_partitions_are_utc_days_even_across_a_dst_change():
+    # Europe/US DST switches on these dates; UTC partitions must stay 24 h, one day each.
+    for key in ("2024-03-10", "2024-03-31", "2024-10-27", "2024-11-03"):
+        window = daily_partitions.time_window_for_partition_key(key)
+        assert window.end - window.start == dt.timedelta(days=1)
+        assert partition_days(window) == (dt.date.fromisoformat(key),) * 2
+
+
+def test_empty_window_is_rejected():
+    with pytest.raises(ValueError, match="empty time window"):
+        partition_days(_window("2024-03-01T00:00:00+00:00", "2024-03-01T00:00:00+00:00"))
+
+
+def test_dbt_vars_are_inclusive_dates():
+    window = _window("2024-03-01T00:00:00+00:00", "2024-03-08T00:00:00+00:00")
+    assert partition_vars(window) == {"min_date": "2024-03-01", "max_date": "2024-03-07"}
+
+
+def test_dbt_args_carry_vars_only_when_partitioned():
+    assert dbt_build_args(None) == ["build"]
+    window = daily_partitions.time_window_for_partition_key("2024-01-31")
+    command, flag, payload = dbt_build_args(window)
+    assert (command, flag) == ("build", "--vars")
+    assert json.loads(payload) == {"min_date": "2024-01-31", "max_date": "2024-01-31"}

@@ -1,0 +1,40 @@
+"""The dbt models as two `@dbt_assets`: the daily-partitioned ones and the rest.
+
+Partitioned models (tag `partitioned`) are built for the partition's days through the
+`min_date`/`max_date` vars; the others are rebuilt whole. They are two definitions because a
+Dagster asset definition has one partitioning.
+"""
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from orchestration.partitions import daily_partitions
+from orchestration.pools import DUCKDB_POOL
+from orchestration.windows import dbt_build_args
+from transform.project import manifest_path
+from transform.translator import WarehouseTranslator
+
+PARTITIONED_MODELS = "tag:partitioned"
+
+
+@dbt_assets(
+    manifest=manifest_path(),
+    select=PARTITIONED_MODELS,
+    name="dbt_daily_models",
+    partitions_def=daily_partitions,
+    dagster_dbt_translator=WarehouseTranslator(),
+    pool=DUCKDB_POOL,
+)
+def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    yield from dbt.cli(dbt_build_args(context.partition_time_window), context=context).stream()
+
+
+@dbt_assets(
+    manifest=manifest_path(),
+    exclude=PARTITIONED_MODELS,
+    name="dbt_models",
+    dagster_dbt_translator=WarehouseTranslator(),
+    pool=DUCKDB_POOL,
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    yield from dbt.cli(dbt_build_args(None), context=context).stream()

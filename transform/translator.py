@@ -1,0 +1,25 @@
+"""How dbt nodes become Dagster assets: keys read like the warehouse, `<schema>/<model>`."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
+
+
+class WarehouseTranslator(DagsterDbtTranslator):
+    """Models get `staging/stg_orders`, `marts/orders`; sources keep dbt's `raw/<table>` (or the
+    `meta.dagster.asset_key` set on them), which are the keys of the dlt assets."""
+
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "model":
+            return dbt_resource_props["schema"]
+        return super().get_group_name(dbt_resource_props)
