@@ -1,0 +1,46 @@
+"""Fixtures that start the real parts: the stand-in API on a free loopback port, a temporary
+DuckDB warehouse, and a temporary Dagster instance."""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def api_url() -> Iterator[str]:
+    """The jaffle-shop stand-in, served over real HTTP on 127.0.0.1, for the whole session."""
+    from jaffle_api.server import running_api
+
+    with running_api() as base_url:
+        previous = os.environ.get("JAFFLE_API_URL")
+        os.environ["JAFFLE_API_URL"] = base_url
+        yield base_url
+        if previous is None:
+            os.environ.pop("JAFFLE_API_URL", None)
+        else:
+            os.environ["JAFFLE_API_URL"] = previous
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DuckDB file that dlt and dbt write to (through DUCKDB_PATH)."""
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("DUCKDB_PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary DAGSTER_HOME holding the instance config the project ships."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / ".dagster" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

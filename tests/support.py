@@ -1,0 +1,27 @@
+"""Helpers shared by the tests: read the API the way a client does, and read the warehouse."""
+
+from pathlib import Path
+from urllib.parse import urljoin
+
+import duckdb
+import requests
+
+
+def fetch_all(base_url: str, path: str, **params) -> list[dict]:
+    """Every record of an endpoint, following the API's `Link: rel="next"` pages."""
+    records: list[dict] = []
+    url = f"{base_url}/{path}"
+    query = {"page_size": 500, **params}
+    while url:
+        response = requests.get(url, params=query, timeout=30)
+        response.raise_for_status()
+        records.extend(response.json())
+        next_link = response.links.get("next", {}).get("url")
+        url = urljoin(response.url, next_link) if next_link else None
+        query = None
+    return records
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()

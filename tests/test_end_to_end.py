@@ -1,0 +1,126 @@
+"""A range of days through dlt, dbt and DuckDB in one in-process run, reconciled with the API."""
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+import dagster as dg
+import pytest
+
+from tests.support import fetch_all, query
+
+FIRST_DAY, LAST_DAY = "2024-03-01", "2024-03-04"
+MARTS = ("orders", "order_items", "customers", "products", "locations", "supplies", "daily_revenue")
+
+
+def materialize_range(instance: dg.DagsterInstance, start: str, end: str) -> dg.ExecuteInProcessResult:
+    """Run every asset for the partitions `start`..`end` in one run, as the CLI does."""
+    from orchestration.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": start,
+            "dagster/asset_partition_range_end": end,
+        },
+    )
+
+
+def mart_fingerprints(warehouse) -> dict[str, tuple]:
+    """Row count and an order-independent checksum of every mart."""
+    return {
+        mart: query(warehouse, f"select count(*), sum(hash(t)) from marts.{mart} as t")[0]
+        for mart in MARTS
+    }
+
+
+@pytest.fixture(scope="module")
+def loaded(api_url, tmp_path_factory):
+    """Materialize the range once for the whole module; a second identical run follows."""
+    warehouse = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DUCKDB_PATH", str(warehouse))
+        with dg.DagsterInstance.ephemeral() as instance:
+            first = materialize_range(instance, FIRST_DAY, LAST_DAY)
+            after_first = mart_fingerprints(warehouse)
+            second = materialize_range(instance, FIRST_DAY, LAST_DAY)
+            after_second = mart_fingerprints(warehouse)
+    return {
+        "warehouse": warehouse,
+        "runs": (first, second),
+        "fingerprints": (after_first, after_second),
+        "api_orders": fetch_all(api_url, "orders", start_date=FIRST_DAY, end_date=LAST_DAY),
+    }
+
+
+def test_both_runs_succeed(loaded):
+    assert all(run.success for run in loaded["runs"])
+
+
+def test_marts_orders_holds_exactly_the_orders_the_api_serves(loaded):
+    api_ids = {order["id"] for order in loaded["api_orders"]}
+    mart_ids = [row[0] for row in query(loaded["warehouse"], "select order_id from marts.orders")]
+    assert len(api_ids) > 500  # four days at ~170 a day: the range really holds data
+    assert len(mart_ids) == len(set(mart_ids)) == len(api_ids)
+    assert set(mart_ids) == api_ids
+
+
+def test_the_last_day_of_the_range_is_loaded_once(loaded):
+    on_last_day = [o for o in loaded["api_orders"] if o["ordered_at"].startswith(LAST_DAY)]
+    (count,) = query(
+        loaded["warehouse"], f"select count(*) from marts.orders where order_date = '{LAST_DAY}'"
+    )[0]
+    assert on_last_day and count == len(on_last_day)
+    (after,) = query(
+        loaded["warehouse"], f"select count(*) from marts.orders where order_date > '{LAST_DAY}'"
+    )[0]
+    assert after == 0
+
+
+def test_daily_revenue_reconciles_with_the_api_per_store_and_day(loaded):
+    expected: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0])
+    for order in loaded["api_orders"]:
+        key = (dt.date.fromisoformat(order["ordered_at"][:10]), order["store_id"])
+        expected[key][0] += 1
+        expected[key][1] += order["subtotal"]
+        expected[key][2] += order["tax_paid"]
+        expected[key][3] += order["order_total"]
+    rows = query(
+        loaded["warehouse"],
+        "select order_date, location_id, order_count, revenue, tax_paid, order_total "
+        "from marts.daily_revenue",
+    )
+    actual = {
+        (day, store): [count, *(int(Decimal(v) * 100) for v in money)]
+        for day, store, count, *money in rows
+    }
+    assert actual == dict(expected)
+
+
+def test_order_items_match_the_api(loaded):
+    api_items = {item["id"] for order in loaded["api_orders"] for item in order["items"]}
+    mart_items = {r[0] for r in query(loaded["warehouse"], "select order_item_id from marts.order_items")}
+    assert api_items and mart_items == api_items
+
+
+def test_customers_carry_lifetime_orders_and_spend(loaded):
+    spend = defaultdict(int)
+    for order in loaded["api_orders"]:
+        spend[order["customer_id"]] += order["order_total"]
+    rows = query(
+        loaded["warehouse"], "select customer_id, lifetime_spend from marts.customers where lifetime_orders > 0"
+    )
+    assert {customer: int(Decimal(total) * 100) for customer, total in rows} == dict(spend)
+
+
+def test_rerunning_the_range_changes_no_mart(loaded):
+    first, second = loaded["fingerprints"]
+    assert all(count > 0 for count, _ in first.values())
+    assert first == second
+
+
+def test_dbt_tests_ran_as_asset_checks_and_passed(loaded):
+    evaluations = loaded["runs"][0].get_asset_check_evaluations()
+    assert len(evaluations) >= 20
+    assert [e.asset_check_key for e in evaluations if not e.passed] == []
