@@ -48,6 +48,7 @@ test: setup ## Run the whole test suite
 
 backfill: setup ## Materialize every asset for START..END (YYYY-MM-DD, inclusive); needs the API
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
+	@$(BIN)/python -m orchestration.backfill_range "$(START)" "$(END)"
 	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' \
 		--partition-range "$(START)...$(END)"
 

@@ -38,7 +38,9 @@ def _date_setting(name: str, default: str) -> dt.date:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise SettingError(f"{name}={raw!r} is not a date: use YYYY-MM-DD, e.g. {default}.") from None
+        raise SettingError(
+            f"{name}={raw!r} is not a date: use YYYY-MM-DD, e.g. {default}."
+        ) from None
 
 
 def _int_setting(name: str, default: int) -> int:

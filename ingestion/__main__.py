@@ -18,7 +18,9 @@ from ingestion.source import ORDERS, REFERENCE_RESOURCES, jaffle_shop_source
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ingestion", description=__doc__)
     parser.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first day")
-    parser.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last day (inclusive)")
+    parser.add_argument(
+        "--end", type=dt.date.fromisoformat, required=True, help="last day (inclusive)"
+    )
     parser.add_argument(
         "--resources",
         default=",".join((ORDERS, *REFERENCE_RESOURCES)),

@@ -76,6 +76,8 @@ def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     dlt_pipeline=_pipeline("jaffle_shop_reference"),
     name="raw_reference",
     dagster_dlt_translator=RawTableTranslator(),
+    # Unpartitioned, but single-run so it can join a `--partition-range` run of everything.
+    backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
 def raw_reference(context: dg.AssetExecutionContext, dlt: DagsterDltResource):

@@ -1,13 +1,23 @@
 """The resources the assets run with."""
 
+import sys
+from pathlib import Path
+
 from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 
 from transform.project import DBT_PROJECT_DIR
 
+# The dbt installed beside this interpreter, so a run never depends on PATH.
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+
 
 def build_resources() -> dict:
     return {
         "dlt": DagsterDltResource(),
-        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR)),
+        "dbt": DbtCliResource(
+            project_dir=str(DBT_PROJECT_DIR),
+            profiles_dir=str(DBT_PROJECT_DIR),
+            dbt_executable=str(DBT_EXECUTABLE),
+        ),
     }

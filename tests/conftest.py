@@ -5,6 +5,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+
 import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")

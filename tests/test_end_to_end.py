@@ -13,7 +13,9 @@ FIRST_DAY, LAST_DAY = "2024-03-01", "2024-03-04"
 MARTS = ("orders", "order_items", "customers", "products", "locations", "supplies", "daily_revenue")
 
 
-def materialize_range(instance: dg.DagsterInstance, start: str, end: str) -> dg.ExecuteInProcessResult:
+def materialize_range(
+    instance: dg.DagsterInstance, start: str, end: str
+) -> dg.ExecuteInProcessResult:
     """Run every asset for the partitions `start`..`end` in one run, as the CLI does."""
     from orchestration.definitions import defs
 
@@ -100,7 +102,9 @@ def test_daily_revenue_reconciles_with_the_api_per_store_and_day(loaded):
 
 def test_order_items_match_the_api(loaded):
     api_items = {item["id"] for order in loaded["api_orders"] for item in order["items"]}
-    mart_items = {r[0] for r in query(loaded["warehouse"], "select order_item_id from marts.order_items")}
+    mart_items = {
+        r[0] for r in query(loaded["warehouse"], "select order_item_id from marts.order_items")
+    }
     assert api_items and mart_items == api_items
 
 
@@ -109,7 +113,8 @@ def test_customers_carry_lifetime_orders_and_spend(loaded):
     for order in loaded["api_orders"]:
         spend[order["customer_id"]] += order["order_total"]
     rows = query(
-        loaded["warehouse"], "select customer_id, lifetime_spend from marts.customers where lifetime_orders > 0"
+        loaded["warehouse"],
+        "select customer_id, lifetime_spend from marts.customers where lifetime_orders > 0",
     )
     assert {customer: int(Decimal(total) * 100) for customer, total in rows} == dict(spend)
 

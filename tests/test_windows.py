@@ -9,7 +9,7 @@ import pytest
 from orchestration.partitions import daily_partitions
 from orchestration.windows import dbt_build_args, partition_days, partition_vars
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _window(start: str, end: str) -> dg.TimeWindow:
@@ -66,3 +66,18 @@ def test_dbt_args_carry_vars_only_when_partitioned():
     command, flag, payload = dbt_build_args(window)
     assert (command, flag) == ("build", "--vars")
     assert json.loads(payload) == {"min_date": "2024-01-31", "max_date": "2024-01-31"}
+
+
+def test_backfill_range_accepts_existing_days_and_names_the_valid_range_otherwise():
+    from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
+
+    now = dt.datetime(2024, 3, 10, 12, tzinfo=UTC)
+    validate_backfill_range("2024-01-01", "2024-03-09", daily_partitions, now)
+    for start, end, message in [
+        ("2024-03-01", "2024-03-10", "to 2024-03-09"),  # today is not complete yet
+        ("2023-12-31", "2024-01-02", "from 2024-01-01"),
+        ("2024-03-05", "2024-03-01", "before START"),
+        ("2024-3-5", "2024-03-06", "not a date"),
+    ]:
+        with pytest.raises(BackfillRangeError, match=message):
+            validate_backfill_range(start, end, daily_partitions, now)

@@ -34,6 +34,8 @@ def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     exclude=PARTITIONED_MODELS,
     name="dbt_models",
     dagster_dbt_translator=WarehouseTranslator(),
+    # Unpartitioned, but single-run so it can join a `--partition-range` run of everything.
+    backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):

@@ -25,7 +25,10 @@ def dbt_project() -> DbtProject:
 
 
 def manifest_path() -> Path:
-    path = dbt_project().manifest_path
+    return require_manifest(dbt_project().manifest_path)
+
+
+def require_manifest(path: Path) -> Path:
     if not path.exists():
         raise ManifestMissingError(
             f"The dbt manifest {path} does not exist. Prepare it with `{PREPARE_COMMAND}` "

@@ -12,7 +12,13 @@ class WarehouseTranslator(DagsterDbtTranslator):
     `meta.dagster.asset_key` set on them), which are the keys of the dlt assets."""
 
     def __init__(self) -> None:
-        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+        super().__init__(
+            settings=DagsterDbtTranslatorSettings(
+                # raw.orders and its child table raw.orders__items are one dlt asset.
+                enable_asset_checks=True,
+                enable_duplicate_source_asset_keys=True,
+            )
+        )
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):

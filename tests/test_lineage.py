@@ -1,0 +1,76 @@
+"""The asset graph a user sees: every dbt source fed by a dlt asset, every named asset present."""
+
+import json
+
+import dagster as dg
+
+from orchestration.definitions import defs
+from transform.project import manifest_path
+
+RAW = {"orders", "customers", "products", "stores", "supplies"}
+STAGING = {
+    "stg_orders",
+    "stg_order_items",
+    "stg_customers",
+    "stg_products",
+    "stg_locations",
+    "stg_supplies",
+}
+MARTS = {"orders", "order_items", "customers", "products", "locations", "supplies", "daily_revenue"}
+
+
+def _graph():
+    return defs.resolve_asset_graph()
+
+
+def test_every_named_asset_exists():
+    keys = set(_graph().get_all_asset_keys())
+    expected = (
+        {dg.AssetKey(["raw", t]) for t in RAW}
+        | {dg.AssetKey(["staging", m]) for m in STAGING}
+        | {dg.AssetKey(["marts", m]) for m in MARTS}
+    )
+    assert expected <= keys
+
+
+def test_every_dbt_source_is_materialized_by_a_dlt_asset():
+    graph = _graph()
+    manifest = json.loads(manifest_path().read_text())
+    orphans = []
+    for source in manifest["sources"].values():
+        key_path = source.get("meta", {}).get("dagster", {}).get("asset_key") or [
+            source["source_name"],
+            source["name"],
+        ]
+        key = dg.AssetKey(key_path)
+        node = graph.get(key) if graph.has(key) else None
+        if node is None or not node.is_materializable or "dlt" not in node.kinds:
+            orphans.append(key.to_user_string())
+    assert orphans == []
+
+
+def test_marts_orders_descends_from_the_dlt_orders_asset():
+    graph = _graph()
+    upstream = graph.get(dg.AssetKey(["marts", "orders"])).parent_keys
+    staging_parents = set().union(*(graph.get(k).parent_keys for k in upstream))
+    assert dg.AssetKey(["raw", "orders"]) in staging_parents
+
+
+def test_partitioned_assets_share_one_daily_partitioning():
+    graph = _graph()
+    partitioned = {
+        graph.get(dg.AssetKey(path)).partitions_def
+        for path in (
+            ["raw", "orders"],
+            ["staging", "stg_orders"],
+            ["marts", "orders"],
+            ["marts", "daily_revenue"],
+        )
+    }
+    assert len(partitioned) == 1 and isinstance(partitioned.pop(), dg.DailyPartitionsDefinition)
+    assert graph.get(dg.AssetKey(["marts", "customers"])).partitions_def is None
+
+
+def test_every_warehouse_writer_is_in_the_duckdb_pool():
+    for assets_def in defs.assets:
+        assert assets_def.op.pool == "duckdb", assets_def.node_def.name
