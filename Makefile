@@ -65,3 +65,6 @@ format: setup ## Format Python and SQL in place
 clean: ## Remove the warehouse, dbt build output and local Dagster run history
 	rm -rf data $(DBT_DIR)/target $(DBT_DIR)/logs
 	find .dagster -mindepth 1 -not -name dagster.yaml -not -name .gitignore -delete
+
+bench: setup ## Benchmark the orchestration tax into docs/benchmarks.md (BENCH_ARGS=--quick)
+	$(BIN)/python -m bench $(BENCH_ARGS)
