@@ -31,6 +31,8 @@ class Settings:
     """FIRST_PARTITION_DATE: the first daily partition (the public API's data starts earlier)."""
     api_page_size: int
     """JAFFLE_API_PAGE_SIZE: records per API page; larger pages mean fewer round trips."""
+    step_retry_delay_s: int
+    """STEP_RETRY_DELAY_S: first wait before Dagster retries a failed ingestion step (doubles)."""
 
 
 def _date_setting(name: str, default: str) -> dt.date:
@@ -62,4 +64,5 @@ def load() -> Settings:
         duckdb_path=duckdb_path.resolve(),
         first_partition_date=_date_setting("FIRST_PARTITION_DATE", "2024-01-01"),
         api_page_size=_int_setting("JAFFLE_API_PAGE_SIZE", 1000),
+        step_retry_delay_s=_int_setting("STEP_RETRY_DELAY_S", 30),
     )

@@ -6,12 +6,42 @@
 
 import dagster as dg
 
+from orchestration.alerts import alert_sensors
+from orchestration.api_source import jaffle_shop_api
+from orchestration.checks.freshness import daily_mart_freshness_checks, freshness_checks_sensor
+from orchestration.checks.raw_orders import order_keys_unique_and_not_null, orders_present_every_day
+from orchestration.checks.reconciliation import orders_reconcile_with_raw
+from orchestration.checks.schema_drift import raw_schema_checks
+from orchestration.dashboard import daily_revenue_chart
 from orchestration.ingestion_assets import raw_orders, raw_reference
+from orchestration.policies import with_mart_freshness
 from orchestration.resources import build_resources
+from orchestration.schedules import (
+    daily_refresh_job,
+    daily_refresh_schedule,
+    observe_api_job,
+    observe_api_schedule,
+)
 from transform.assets import dbt_daily_models, dbt_models
 
 defs = dg.Definitions(
-    assets=[raw_orders, raw_reference, dbt_daily_models, dbt_models],
+    assets=[
+        jaffle_shop_api,
+        *dg.map_asset_specs(
+            with_mart_freshness,
+            [raw_orders, raw_reference, dbt_daily_models, dbt_models, daily_revenue_chart],
+        ),
+    ],
+    asset_checks=[
+        orders_present_every_day,
+        order_keys_unique_and_not_null,
+        orders_reconcile_with_raw,
+        *raw_schema_checks,
+        *daily_mart_freshness_checks,
+    ],
+    jobs=[daily_refresh_job, observe_api_job],
+    schedules=[daily_refresh_schedule, observe_api_schedule],
+    sensors=[*alert_sensors, freshness_checks_sensor],
     resources=build_resources(),
     # DuckDB has one writer, so parallel steps buy nothing here; one process per run avoids
     # paying Python and dbt start-up in every step (docs/benchmarks.md).

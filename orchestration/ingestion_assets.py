@@ -1,32 +1,41 @@
 """dlt assets: the API's orders per daily partition, and its reference data whole.
 
 Keys are `raw/<table>`, the same keys the dbt sources get, so the lineage runs unbroken from
-the API through dlt into dbt.
+the API through dlt into dbt. The assets are plain multi-assets built from dagster-dlt's
+specs, because `@dlt_assets` takes no retry policy.
 """
 
 import functools
 
 import dagster as dg
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
 import settings
 from ingestion.pipeline import LOADER_FILE_FORMAT, make_pipeline
 from ingestion.reachability import ensure_api_reachable
 from ingestion.source import ORDERS, REFERENCE_RESOURCES, jaffle_shop_source
+from orchestration.api_source import JAFFLE_SHOP_API
 from orchestration.partitions import daily_partitions
+from orchestration.policies import ingestion_retry
 from orchestration.pools import DUCKDB_POOL
+from orchestration.warehouse import read_only
 from orchestration.windows import partition_days
+
+RAW_ORDERS = dg.AssetKey(["raw", ORDERS])
 
 
 class RawTableTranslator(DagsterDltTranslator):
-    """`raw/<resource>` keys in the `raw` group, matching the dbt sources."""
+    """`raw/<resource>` keys in the `raw` group, downstream of the API source."""
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         spec = super().get_asset_spec(data)
         return spec.replace_attributes(
-            key=dg.AssetKey(["raw", data.resource.name]), group_name="raw", deps=[]
+            key=dg.AssetKey(["raw", data.resource.name]), group_name="raw", deps=[JAFFLE_SHOP_API]
         )
+
+
+TRANSLATOR = RawTableTranslator()
 
 
 def _pipeline(name: str):
@@ -51,33 +60,59 @@ def _source(resources: tuple[str, ...], first_day=None, last_day=None):
     )
 
 
-@dlt_assets(
-    dlt_source=_source((ORDERS,)),
-    dlt_pipeline=_pipeline("jaffle_shop_orders"),
+def _orders_per_day(first_day, last_day) -> dict[str, int]:
+    """Rows now in raw.orders per day of the window: a range run reports each day."""
+    with read_only() as warehouse:
+        rows = warehouse.execute(
+            "select cast(ordered_at as date) as day, count(*) from raw.orders "
+            "where cast(ordered_at as date) between ? and ? group by day order by day",
+            [first_day, last_day],
+        ).fetchall()
+    return {day.isoformat(): count for day, count in rows}
+
+
+@dg.multi_asset(
+    specs=build_dlt_asset_specs(_source((ORDERS,)), _pipeline("jaffle_shop_orders"), TRANSLATOR),
     name="raw_orders",
     partitions_def=daily_partitions,
-    dagster_dlt_translator=RawTableTranslator(),
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    retry_policy=ingestion_retry(),
     pool=DUCKDB_POOL,
 )
 def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Orders (and their `orders__items`) placed in the partition's days, merged on `id`."""
     first_day, last_day = partition_days(context.partition_time_window)
     ensure_api_reachable(settings.load().jaffle_api_url)
-    yield from dlt.run(
-        context=context,
-        dlt_source=_source((ORDERS,), first_day, last_day),
-        dlt_pipeline=_pipeline("jaffle_shop_orders"),
-        loader_file_format=LOADER_FILE_FORMAT,
+    results = list(
+        dlt.run(
+            context=context,
+            dlt_source=_source((ORDERS,), first_day, last_day),
+            dlt_pipeline=_pipeline("jaffle_shop_orders"),
+            dagster_dlt_translator=TRANSLATOR,
+            loader_file_format=LOADER_FILE_FORMAT,
+        )
     )
+    per_day = _orders_per_day(first_day, last_day)
+    for result in results:
+        yield dg.MaterializeResult(
+            asset_key=result.asset_key,
+            metadata={
+                **(result.metadata or {}),
+                "window": f"{first_day} .. {last_day}",
+                "orders_in_window": sum(per_day.values()),
+                "orders_per_day": dg.MetadataValue.json(per_day),
+            },
+        )
 
 
-@dlt_assets(
-    dlt_source=_source(REFERENCE_RESOURCES),
-    dlt_pipeline=_pipeline("jaffle_shop_reference"),
+@dg.multi_asset(
+    specs=build_dlt_asset_specs(
+        _source(REFERENCE_RESOURCES), _pipeline("jaffle_shop_reference"), TRANSLATOR
+    ),
     name="raw_reference",
-    dagster_dlt_translator=RawTableTranslator(),
     # Unpartitioned, but single-run so it can join a `--partition-range` run of everything.
     backfill_policy=dg.BackfillPolicy.single_run(),
+    retry_policy=ingestion_retry(),
     pool=DUCKDB_POOL,
 )
 def raw_reference(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
@@ -87,5 +122,6 @@ def raw_reference(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
         context=context,
         dlt_source=_source(REFERENCE_RESOURCES),
         dlt_pipeline=_pipeline("jaffle_shop_reference"),
+        dagster_dlt_translator=TRANSLATOR,
         loader_file_format=LOADER_FILE_FORMAT,
     )

@@ -3,6 +3,7 @@
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -125,7 +126,55 @@ def test_rerunning_the_range_changes_no_mart(loaded):
     assert first == second
 
 
-def test_dbt_tests_ran_as_asset_checks_and_passed(loaded):
-    evaluations = loaded["runs"][0].get_asset_check_evaluations()
-    assert len(evaluations) >= 20
+def test_dbt_tests_and_data_checks_ran_as_asset_checks_and_passed(loaded):
+    evaluations = [
+        e
+        for e in loaded["runs"][0].get_asset_check_evaluations()
+        if e.asset_check_key.name != "freshness_check"
+    ]
+    names = {e.asset_check_key.name for e in evaluations}
+    assert len(evaluations) >= 40
+    assert {"orders_present_every_day", "order_keys_unique_and_not_null"} <= names
+    assert {"orders_reconcile_with_raw", "schema_unchanged"} <= names
     assert [e.asset_check_key for e in evaluations if not e.passed] == []
+
+
+def test_daily_marts_of_an_old_range_fail_their_partition_freshness_checks(loaded):
+    # Only 2024-03 was built: yesterday's partition is missing, so each daily mart is late.
+    stale = {
+        e.asset_check_key.asset_key.to_user_string()
+        for e in loaded["runs"][0].get_asset_check_evaluations()
+        if e.asset_check_key.name == "freshness_check" and not e.passed
+    }
+    assert stale == {"marts/orders", "marts/order_items", "marts/daily_revenue"}
+
+
+def test_range_run_records_orders_per_day(loaded):
+    materialization = next(
+        m
+        for m in loaded["runs"][0].asset_materializations_for_node("raw_orders")
+        if m.asset_key == dg.AssetKey(["raw", "orders"])
+    )
+    per_day = materialization.metadata["orders_per_day"].value
+    assert sorted(per_day) == ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"]
+    assert sum(per_day.values()) == len(loaded["api_orders"])
+
+
+def test_marts_carry_row_counts(loaded):
+    materialization = next(
+        m
+        for m in loaded["runs"][0].asset_materializations_for_node("dbt_daily_models")
+        if m.asset_key == dg.AssetKey(["marts", "orders"])
+    )
+    assert materialization.metadata["dagster/row_count"].value == len(loaded["api_orders"])
+    assert len(materialization.metadata["rows_per_day"].value) == 4
+
+
+def test_dashboard_chart_is_rendered_from_the_mart(loaded):
+    materialization = next(
+        iter(loaded["runs"][0].asset_materializations_for_node("dashboards__daily_revenue_chart"))
+    )
+    path = materialization.metadata["path"].value
+    assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert materialization.metadata["stores"].value >= 1
+    assert materialization.metadata["days"].value == 4

@@ -71,6 +71,11 @@ def test_partitioned_assets_share_one_daily_partitioning():
     assert graph.get(dg.AssetKey(["marts", "customers"])).partitions_def is None
 
 
-def test_every_warehouse_writer_is_in_the_duckdb_pool():
-    for assets_def in defs.assets:
-        assert assets_def.op.pool == "duckdb", assets_def.node_def.name
+def test_every_step_that_touches_the_warehouse_is_in_the_duckdb_pool():
+    steps = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.is_executable]
+    steps += [c for c in defs.asset_checks if "freshness" not in c.node_def.name]
+    assert len(steps) >= 10
+    for step in steps:
+        if step.is_observable:  # the API observation reads no warehouse
+            continue
+        assert step.op.pool == "duckdb", step.node_def.name

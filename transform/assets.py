@@ -5,13 +5,17 @@ Partitioned models (tag `partitioned`) are built for the partition's days throug
 Dagster asset definition has one partitioning.
 """
 
+from collections.abc import Iterator
+
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import dbt_assets
 
 from orchestration.partitions import daily_partitions
+from orchestration.policies import DBT_RETRY
 from orchestration.pools import DUCKDB_POOL
-from orchestration.windows import dbt_build_args
+from transform.invocation import run_dbt_build
 from transform.project import manifest_path
+from transform.resource import DbtResource
 from transform.translator import WarehouseTranslator
 
 PARTITIONED_MODELS = "tag:partitioned"
@@ -23,10 +27,11 @@ PARTITIONED_MODELS = "tag:partitioned"
     name="dbt_daily_models",
     partitions_def=daily_partitions,
     dagster_dbt_translator=WarehouseTranslator(),
+    retry_policy=DBT_RETRY,
     pool=DUCKDB_POOL,
 )
-def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(dbt_build_args(context.partition_time_window), context=context).stream()
+def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Iterator:
+    yield from run_dbt_build(context, dbt, context.partition_time_window)
 
 
 @dbt_assets(
@@ -36,7 +41,8 @@ def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     dagster_dbt_translator=WarehouseTranslator(),
     # Unpartitioned, but single-run so it can join a `--partition-range` run of everything.
     backfill_policy=dg.BackfillPolicy.single_run(),
+    retry_policy=DBT_RETRY,
     pool=DUCKDB_POOL,
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(dbt_build_args(None), context=context).stream()
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Iterator:
+    yield from run_dbt_build(context, dbt, None)

@@ -1,0 +1,16 @@
+"""Slack alerts people won't mute: one message per failed run, failed check or stale asset, and
+repeats within a window update that message instead of posting again."""
+
+from orchestration.alerts.check_failure import slack_on_check_failure
+from orchestration.alerts.run_failure import slack_on_run_failure
+from orchestration.alerts.slack import SlackResource, slack_resource
+
+alert_sensors = [slack_on_run_failure, slack_on_check_failure]
+
+__all__ = [
+    "SlackResource",
+    "alert_sensors",
+    "slack_on_check_failure",
+    "slack_on_run_failure",
+    "slack_resource",
+]

@@ -1,0 +1,1 @@
+"""Asset checks written in Python; dbt's tests become checks through dagster-dbt."""
