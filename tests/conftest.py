@@ -10,6 +10,10 @@ import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# Dagster's step retries wait 1 s, 2 s, 4 s here instead of 30 s, 60 s, 120 s; dlt's own HTTP
+# retries back off from 0.2 s. Same layers, same counts, shorter waits.
+os.environ.setdefault("STEP_RETRY_DELAY_S", "1")
+os.environ.setdefault("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.2")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,3 +25,20 @@ def fetch_all(base_url: str, path: str, **params) -> list[dict]:
 def query(path: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def run_partition_range(defs, instance, start: str, end: str, **kwargs):
+    """Materialize `--select '*'` for the partitions `start`..`end` in one in-process run,
+    selecting and tagging the run exactly as `dagster asset materialize --partition-range`."""
+    import dagster as dg
+
+    keys = dg.AssetSelection.from_coercible(["*"]).resolve(defs.resolve_asset_graph())
+    return defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance,
+        asset_selection=list(keys),
+        tags={
+            "dagster/asset_partition_range_start": start,
+            "dagster/asset_partition_range_end": end,
+        },
+        **kwargs,
+    )

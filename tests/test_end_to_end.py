@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.support import fetch_all, query
+from tests.support import fetch_all, query, run_partition_range
 
 FIRST_DAY, LAST_DAY = "2024-03-01", "2024-03-04"
 MARTS = ("orders", "order_items", "customers", "products", "locations", "supplies", "daily_revenue")
@@ -20,14 +20,7 @@ def materialize_range(
     """Run every asset for the partitions `start`..`end` in one run, as the CLI does."""
     from orchestration.definitions import defs
 
-    job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": start,
-            "dagster/asset_partition_range_end": end,
-        },
-    )
+    return run_partition_range(defs, instance, start, end)
 
 
 def mart_fingerprints(warehouse) -> dict[str, tuple]:
