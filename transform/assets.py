@@ -13,10 +13,9 @@ from dagster_dbt import dbt_assets
 from orchestration.partitions import daily_partitions
 from orchestration.policies import DBT_RETRY
 from orchestration.pools import DUCKDB_POOL
-from transform.invocation import run_dbt_build
+from transform.invocation import TRANSLATOR, run_dbt_build
 from transform.project import manifest_path
 from transform.resource import DbtResource
-from transform.translator import WarehouseTranslator
 
 PARTITIONED_MODELS = "tag:partitioned"
 
@@ -26,7 +25,7 @@ PARTITIONED_MODELS = "tag:partitioned"
     select=PARTITIONED_MODELS,
     name="dbt_daily_models",
     partitions_def=daily_partitions,
-    dagster_dbt_translator=WarehouseTranslator(),
+    dagster_dbt_translator=TRANSLATOR,
     retry_policy=DBT_RETRY,
     pool=DUCKDB_POOL,
 )
@@ -38,7 +37,7 @@ def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Ite
     manifest=manifest_path(),
     exclude=PARTITIONED_MODELS,
     name="dbt_models",
-    dagster_dbt_translator=WarehouseTranslator(),
+    dagster_dbt_translator=TRANSLATOR,
     # Unpartitioned, but single-run so it can join a `--partition-range` run of everything.
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=DBT_RETRY,

@@ -1,8 +1,7 @@
-"""One dbt step: `dbt build` for the step's models, a rebuild of only what failed when Dagster
-retries the step, and row counts on every mart it built."""
+"""One dbt step: `dbt build` for the step's models, `dbt retry` of only what failed when
+Dagster retries the step, and row counts on every mart it built."""
 
-import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -10,51 +9,71 @@ import duckdb
 
 import settings
 from orchestration.windows import dbt_build_args, partition_days
-from transform.project import DBT_PROJECT_DIR
+from transform.project import DBT_PROJECT_DIR, manifest_path
 from transform.resource import DbtResource
+from transform.translator import WarehouseTranslator
 
 # One fixed target folder per step instead of dagster-dbt's new folder per run: nothing piles
-# up, the step's last run_results.json is there for a retry, and an unpartitioned step keeps
-# dbt's partial parse. The `duckdb` pool (one slot) means one dbt process at a time.
+# up, the step's last run_results.json is there for `dbt retry`, and an unpartitioned step
+# keeps dbt's partial parse. The `duckdb` pool (one slot) means one dbt process at a time.
 TARGET_ROOT = DBT_PROJECT_DIR / "target" / "dagster"
-
-# On a retry, rebuild what failed or was skipped last time, and everything downstream of it.
-RETRY_SELECTION = "result:error+ result:fail+ result:skipped+"
+TRANSLATOR = WarehouseTranslator()
 
 
 def step_target_path(step_name: str) -> Path:
     return TARGET_ROOT / step_name
 
 
-def _previous_attempt_state(target_path: Path) -> Path | None:
-    """Keep the failed attempt's artifacts as dbt `--state` for the retry."""
-    if not (target_path / "run_results.json").exists():
-        return None
-    state = target_path.parent / f"{target_path.name}-previous-attempt"
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    for artifact in ("run_results.json", "manifest.json"):
-        shutil.copy2(target_path / artifact, state / artifact)
-    return state
-
-
 def run_dbt_build(
     context: dg.AssetExecutionContext, dbt: DbtResource, window: dg.TimeWindow | None
 ) -> Iterator:
+    """`dbt build` for the step; on Dagster's retry of the step, `dbt retry` instead, which
+    reruns only the nodes that failed or were skipped in the previous attempt."""
     target_path = step_target_path(context.op_execution_context.op.name)
-    args = dbt_build_args(window)
-    if context.retry_number > 0 and (state := _previous_attempt_state(target_path)):
-        context.log.info(f"Retry {context.retry_number}: rebuilding only what failed last time.")
-        args += ["--select", RETRY_SELECTION, "--state", str(state)]
-    invocation = dbt.cli(args, context=context, target_path=target_path)
+    if context.retry_number > 0 and (target_path / "run_results.json").exists():
+        context.log.info(f"Retry {context.retry_number}: `dbt retry` reruns only what failed.")
+        # Without `context`: dagster-dbt would append the step's whole selection, which dbt
+        # retry does not take. Its events are then the op kind, turned back into asset events.
+        invocation = dbt.cli(
+            ["retry"],
+            manifest=manifest_path(),
+            dagster_dbt_translator=TRANSLATOR,
+            target_path=target_path,
+        )
+        stream = as_asset_events(context, invocation.stream())
+    else:
+        invocation = dbt.cli(dbt_build_args(window), context=context, target_path=target_path)
+        stream = invocation.stream()
     events, failure = [], None
     try:
-        events.extend(invocation.stream())
+        events.extend(stream)
     except Exception as error:  # report what was built before re-raising dbt's error
         failure = error
     yield from with_row_counts(context, events, window)
     if failure is not None:
         raise failure
+
+
+def as_asset_events(context: dg.AssetExecutionContext, events: Iterable) -> Iterator:
+    """Materializations and check evaluations of this step's assets as the step's outputs."""
+    own_keys = context.selected_asset_keys
+    for event in events:
+        if isinstance(event, dg.AssetMaterialization) and event.asset_key in own_keys:
+            yield dg.Output(
+                None,
+                output_name=context.assets_def.get_output_name_for_asset_key(event.asset_key),
+                metadata=event.metadata,
+            )
+        elif isinstance(event, dg.AssetCheckEvaluation):
+            yield dg.AssetCheckResult(
+                asset_key=event.asset_key,
+                check_name=event.check_name,
+                passed=event.passed,
+                severity=event.severity,
+                metadata=event.metadata,
+            )
+        else:
+            yield event
 
 
 def with_row_counts(
