@@ -33,7 +33,14 @@ $(MANIFEST): $(BIN)/dagster $(DBT_SOURCES)
 	$(BIN)/dbt parse --quiet --project-dir $(DBT_DIR) --profiles-dir $(DBT_DIR)
 	@touch $@
 
-setup: $(BIN)/dagster $(MANIFEST) ## Install the locked environment and prepare the dbt manifest
+# Compiled once here, so start-up is as fast where PYTHONDONTWRITEBYTECODE is set.
+PROJECT_PACKAGES := settings.py ingestion orchestration transform jaffle_api
+PROJECT_SOURCES := $(shell find $(PROJECT_PACKAGES) -name '*.py')
+$(VENV)/.project-bytecode: $(BIN)/dagster $(PROJECT_SOURCES)
+	$(BIN)/python -m compileall -q $(PROJECT_PACKAGES)
+	@touch $@
+
+setup: $(BIN)/dagster $(MANIFEST) $(VENV)/.project-bytecode ## Install the locked environment and prepare the dbt manifest
 
 api: setup ## Run the local jaffle-shop API stand-in on 127.0.0.1:$API_PORT (default 8000)
 	$(BIN)/python -m jaffle_api
