@@ -1,0 +1,302 @@
+"""The Markdown report: targets first, then one section per item, then where the time goes."""
+
+from __future__ import annotations
+
+from bench.report import (
+    PACKAGES,
+    fmt_n,
+    fmt_s,
+    fmt_x,
+    median,
+    ok_runs,
+    rate,
+    ratio,
+    targets,
+    tax,
+)
+
+PROFILE_LINES = 24
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
+
+
+def _header(meta: dict) -> list[str]:
+    mode = "quick smoke run (`--quick`)" if meta["quick"] else "full run"
+    lines = [
+        "# Benchmarks: the orchestration tax",
+        "",
+        f"Written by `make bench` (`python -m bench {meta['args']}`), a {mode} that took "
+        f"{meta['duration_s'] / 60:.1f} min. Raw samples: [`benchmarks.json`](benchmarks.json).",
+        "",
+        f"Each figure is the median of {meta['repeat']} run{'s' if meta['repeat'] > 1 else ''} "
+        "(range in brackets when several), except the "
+        f"4× and 16× scale runs ({meta['scale_repeat']} each) and `make test` (once). Each ratio "
+        "compares two medians measured in the same invocation, the two sides interleaved "
+        "(A B, then B A), on the same data from the same stand-in API, every run in a fresh "
+        "DuckDB file, DAGSTER_HOME, dlt pipelines dir and dbt target dir. The machine is shared "
+        "and noisy: read differences under ~10% as noise.",
+        "",
+        "Options: `make bench BENCH_ARGS='--quick'` (smoke run), `--only backfill,daily,load,"
+        "dev,ingestion,scale,test`, `--repeat N`, `--scale-repeat N`, `--skip-test`; "
+        "`python -m bench --help` says more. Each run's log stays in the temp dir named in "
+        "`benchmarks.json` (`meta.logs`).",
+        "",
+    ]
+    if meta["quick"]:
+        lines += [
+            "> **Quick run**: shorter ranges and fewer runs than the targets are set for; its "
+            "figures show the suite works, not where the platform stands. Run `make bench` for "
+            "the real figures.",
+            "",
+        ]
+    return lines
+
+
+def _machine(machine: dict) -> list[str]:
+    rows = [
+        ["Date", machine["date"]],
+        ["Commit", f"`{machine['commit']}` (plus any uncommitted changes)"],
+        ["CPU", f"{machine['cpu']}, {machine['cores']} cores"],
+        ["Memory", f"{machine['memory_gib']} GiB"],
+        [
+            "Python",
+            f"{machine['python']} "
+            f"(PYTHONDONTWRITEBYTECODE={machine['pythondontwritebytecode'] or 'unset'})",
+        ],
+        ["Load average at start", " / ".join(map(str, machine["load_average_at_start"]))],
+    ]
+    rows += [[name, machine["packages"][name]] for name in PACKAGES]
+    return ["## Machine", "", *_table(["", ""], rows)]
+
+
+def _targets(items: dict) -> list[str]:
+    rows = [list(row) for row in targets(items)]
+    return ["## Targets", "", *_table(["Measure", "Figure", "Target", ""], rows)]
+
+
+def _tax_row(label: str, entry: dict) -> list[str]:
+    orders = {s.get("orders") for s in ok_runs(entry["dagster"] + entry["bare"])}
+    return [
+        label,
+        fmt_s(entry["dagster"]),
+        fmt_s(entry["bare"]),
+        fmt_x(tax(entry)),
+        ", ".join(fmt_n(n) for n in sorted(o for o in orders if o is not None)) or "n/a",
+    ]
+
+
+_TAX_HEADER = ["Days", "Dagster CLI", "dlt + dbt CLIs", "Tax", "Orders in marts.orders"]
+
+
+def _backfill(entries: dict) -> list[str]:
+    rows = [_tax_row(f"{e['first']} … {e['last']} ({label})", e) for label, e in entries.items()]
+    return [
+        "## 1. Backfill tax",
+        "",
+        "`dagster asset materialize -m orchestration.definitions --select '*' --partition-range "
+        "START...END` against `python -m ingestion --start START --end END` followed by `dbt "
+        "build --vars '{min_date: START, max_date: END}'`, each timed from launch to exit. "
+        "Orders show both sides loaded the same data. Both sides start dbt from the same "
+        "partial-parse file, which the new `--vars` and warehouse path invalidate alike.",
+        "",
+        *_table(_TAX_HEADER, rows),
+    ]
+
+
+def _daily(entry: dict) -> list[str]:
+    return [
+        "## 2. Daily tax",
+        "",
+        "One partition (`--partition DAY`) against the bare tools for the same day.",
+        "",
+        *_table(_TAX_HEADER, [_tax_row(entry["first"], entry)]),
+    ]
+
+
+def _load(load: dict) -> list[str]:
+    bare = median(load["bare imports"])
+    commands = {
+        "definitions import": '`python -c "import orchestration.definitions"`',
+        "definitions validate": "`dagster definitions validate -m orchestration.definitions`",
+        "bare imports": '`python -c "import dagster, dagster_dbt, dagster_dlt, dlt"`',
+    }
+    rows = [
+        [command, fmt_s(load[name]), fmt_x(ratio(median(load[name]), bare))]
+        for name, command in commands.items()
+    ]
+    return [
+        "## 3. Load",
+        "",
+        "Each command in a fresh process, interpreter start-up included.",
+        "",
+        *_table(["Command", "Wall time", "÷ bare imports"], rows),
+    ]
+
+
+def _dev_start(dev: dict) -> list[str]:
+    empty = median(dev["empty"])
+    rows = [
+        [
+            name,
+            fmt_s(dev[key]),
+            fmt_x(ratio(median(dev[key]), empty)),
+            fmt_n(median(dev[key], "peak_rss_mb")) + " MB",
+        ]
+        for key, name in (
+            ("platform", "`orchestration.definitions`"),
+            ("empty", "empty `dg.Definitions()`"),
+        )
+    ]
+    return [
+        "## 4. `dagster dev` start",
+        "",
+        "From launching `dagster dev -m MODULE --host 127.0.0.1 --port FREE` until the "
+        "webserver's GraphQL `workspaceOrError` lists the location as `LOADED` with a "
+        "`RepositoryLocation`; then the process group is stopped (SIGTERM, then SIGKILL after "
+        "30 s) and no process of its session is left.",
+        "",
+        *_table(["Code location", "Start", "÷ empty", "Peak RSS (tree)"], rows),
+    ]
+
+
+def _ingestion(ing: dict) -> list[str]:
+    rows = []
+    for key, name in (
+        ("ingestion", "dlt into `raw` (`python -m ingestion`'s `main`, timed in-process)"),
+        ("duckdb", "DuckDB `read_json` of the same pages from files"),
+        ("api", "Stand-in API, `requests` following `Link`, page_size = ingestion's"),
+    ):
+        rows.append(
+            [name, fmt_s(ing[key]), fmt_n(rate(ing[key], "rows")), fmt_n(rate(ing[key], "orders"))]
+        )
+    return [
+        "## 5. Ingestion rate",
+        "",
+        f"Orders of {ing['first']} … {ing['last']} at the default volume: {ing['orders']:,} "
+        f"orders with {ing['items']:,} items. Rows are orders + items rows.",
+        "",
+        *_table(["Path", "Time", "Rows/s", "Orders/s"], rows),
+    ]
+
+
+def _scale(scales: dict) -> list[str]:
+    rows = []
+    for factor, e in scales.items():
+        orders = median(e["dagster"], "orders")
+        dagster_s = median(e["dagster"])
+        per_order = ratio(dagster_s, orders)
+        rows.append(
+            [
+                f"{factor}×",
+                fmt_n(orders),
+                fmt_s(e["dagster"]),
+                fmt_s(e["bare"]),
+                fmt_x(tax(e)),
+                fmt_n(per_order * 1e6 if per_order else None, 1),
+                fmt_n(median(e["dagster"], "peak_rss_mb")) + " MB",
+                fmt_n(median(e["bare"], "peak_rss_mb")) + " MB",
+            ]
+        )
+    first = next(iter(scales.values()))
+    return [
+        "## 6. Scale",
+        "",
+        f"{first['first']} … {first['last']} through the Dagster CLI at multiples of "
+        "`JAFFLE_API_ORDERS_PER_DAY` (170), against the bare tools. Peak memory is the RSS "
+        "summed over the command's whole process tree, sampled every 50 ms. A flat µs/order "
+        "means time grows linearly with volume.",
+        "",
+        *_table(
+            [
+                "Volume",
+                "Orders",
+                "Dagster CLI",
+                "dlt + dbt CLIs",
+                "Tax",
+                "µs/order (Dagster)",
+                "Peak RSS Dagster",
+                "Peak RSS bare",
+            ],
+            rows,
+        ),
+    ]
+
+
+def _make_test(entry: dict) -> list[str]:
+    run = entry["runs"][0]
+    status = "passed" if run["returncode"] == 0 else f"failed (exit {run['returncode']})"
+    return ["## 7. `make test`", "", f"{run['seconds']:.1f} s, {status}.", ""]
+
+
+def _profile_lines(text: str, limit: int, condense: bool) -> list[str]:
+    """The first `limit` entries of a flat pyinstrument listing. With `condense`, an entry
+    within 2% of the one kept before it is a mere wrapper of it and is skipped."""
+    kept: list[str] = []
+    last = None
+    for line in text.splitlines():
+        head = line.split(" ", 1)[0]
+        try:
+            seconds = float(head)
+        except ValueError:
+            continue  # banner, blank and "Program:" lines
+        if condense and last is not None and seconds >= last * 0.98:
+            continue
+        if line.split()[1] == "[self]":
+            continue  # a remainder pyinstrument could not place in a function
+        kept.append(line)
+        last = seconds
+        if len(kept) == limit:
+            break
+    return kept
+
+
+def _profile(profile: dict, command: str) -> list[str]:
+    return [
+        "## Where the time goes",
+        "",
+        "A target was missed, so the slowest Dagster path, the longest backfill, was profiled "
+        f"once: `pyinstrument -m {command}` ({profile['seconds']:.0f} s under the profiler). "
+        "dbt runs in a subprocess: its time shows as the wait in dagster-dbt's "
+        "`_stream_stdout`. The session is kept as `" + profile["session"] + "` "
+        "(`pyinstrument --load FILE` renders it again).",
+        "",
+        "Cumulative time per function, the top of the stack first (wrappers that add "
+        "under 2% to the line above are left out):",
+        "",
+        "```",
+        *_profile_lines(profile["cumulative"], PROFILE_LINES, condense=True),
+        "```",
+        "",
+        "Own time per function (where the process actually spends it; pyinstrument's "
+        "unplaced `[self]` remainder left out):",
+        "",
+        "```",
+        *_profile_lines(profile["self"], PROFILE_LINES // 2, condense=False),
+        "```",
+        "",
+    ]
+
+
+def render(result: dict) -> str:
+    items = result["items"]
+    lines = _header(result["meta"]) + _machine(result["machine"]) + _targets(items)
+    sections = (
+        ("backfill", _backfill),
+        ("daily", _daily),
+        ("load", _load),
+        ("dev_start", _dev_start),
+        ("ingestion", _ingestion),
+        ("scale", _scale),
+        ("make_test", _make_test),
+    )
+    for key, section in sections:
+        if key in items:
+            lines += section(items[key])
+    for item, error in result.get("errors", {}).items():
+        lines += [f"## `{item}` crashed", "", "```", *error.strip().splitlines()[-8:], "```", ""]
+    if result.get("profile"):
+        lines += _profile(result["profile"], result["profile_command"])
+    return "\n".join(lines).rstrip() + "\n"
