@@ -1,37 +1,46 @@
-"""The jaffle-shop API as a dlt `rest_api` source.
+"""The jaffle-shop API as a dlt source.
 
 Orders are the only data that grows with time, so they are fetched per window of days (the
 API's `start_date`/`end_date`, both inclusive) and merged on their key: re-loading a window
-replaces it. The reference endpoints are small and fetched whole.
+replaces it. They reach dlt as Arrow tables, a few pages at a time, which dlt writes straight to
+parquet. The reference endpoints are small, fetched whole, and stay declarative `rest_api`
+resources.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import dlt
-from dlt.sources.rest_api import rest_api_source
+import pyarrow as pa
+from dlt.common.jsonpath import compile_path
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
+from dlt.sources.rest_api import rest_api_resources
+
+from ingestion.order_tables import Window, order_tables
 
 ORDERS = "orders"
+ORDER_ITEMS = "orders__items"
 REFERENCE_RESOURCES = ("customers", "products", "stores", "supplies")
 
-# Primary keys per resource. `supplies.id` repeats across products: its key is (id, sku).
+# Primary keys per table. `supplies.id` repeats across products: its key is (id, sku).
 PRIMARY_KEYS: dict[str, str | list[str]] = {
     "orders": "id",
+    "orders__items": "id",
     "customers": "id",
     "products": "sku",
     "stores": "id",
     "supplies": ["id", "sku"],
 }
 
-
-def _resource(name: str, params: dict[str, str] | None = None) -> dict:
-    return {
-        "name": name,
-        "primary_key": PRIMARY_KEYS[name],
-        "write_disposition": "merge",
-        "endpoint": {"path": name, "params": params or {}},
-    }
+# Orders gathered before handing them to dlt: each hand-over costs dlt a schema comparison and
+# a parquet row group, ~40% more CPU when done per 1,000-order page. 20,000 orders and their
+# items are a few MB of Arrow, however long the window.
+_ORDERS_PER_BATCH = 20_000
+# The page is the response body itself; compiled once, as dlt would parse "$" for every page.
+_WHOLE_BODY = compile_path("$")
 
 
 def jaffle_shop_source(
@@ -47,17 +56,93 @@ def jaffle_shop_source(
     """
     if last_day < first_day:
         raise ValueError(f"last_day {last_day} is before first_day {first_day}")
-    order_window = {"start_date": first_day.isoformat(), "end_date": last_day.isoformat()}
-    return rest_api_source(
+    unknown = sorted(set(resources) - {ORDERS, *REFERENCE_RESOURCES})
+    if unknown:
+        raise ValueError(
+            f"unknown resources {unknown}: choose from {ORDERS}, {REFERENCE_RESOURCES}"
+        )
+    return _jaffle_shop(base_url.rstrip("/"), first_day, last_day, page_size, tuple(resources))
+
+
+@dlt.source(name="jaffle_shop")
+def _jaffle_shop(
+    base_url: str,
+    first_day: dt.date,
+    last_day: dt.date,
+    page_size: int,
+    resources: tuple[str, ...],
+) -> list:
+    selected = []
+    if ORDERS in resources:
+        selected.append(_orders_with_items(base_url, first_day, last_day, page_size))
+    reference = [name for name in resources if name in REFERENCE_RESOURCES]
+    if reference:
+        selected.extend(_reference_resources(base_url, page_size, reference))
+    return selected
+
+
+@dlt.resource(name=ORDERS, primary_key=PRIMARY_KEYS[ORDERS], write_disposition="merge")
+def orders(base_url: str, first_day: dt.date, last_day: dt.date, page_size: int) -> Iterator:
+    """The window's orders and their items, as `orders` and `orders__items` Arrow tables.
+
+    Page by page: memory holds one batch, whatever the window. A malformed record raises
+    before its batch is yielded, and dlt loads nothing of a run whose extract failed.
+    """
+    # Built on the first `next()`, so that building the source opens no session. dlt's client
+    # retries 5xx, 429 (honouring Retry-After) and dropped connections with backoff.
+    client = RESTClient(base_url=base_url, paginator=HeaderLinkPaginator())
+    window = Window(first_day, last_day)
+    params = {
+        "start_date": first_day.isoformat(),
+        "end_date": last_day.isoformat(),
+        "page_size": page_size,
+    }
+    batch: list[tuple[pa.Table, pa.Table]] = []
+    batched = 0
+    for page in client.paginate(ORDERS, params=params, data_selector=_WHOLE_BODY):
+        batch.append(order_tables(page, page.response.url, window))
+        batched += len(page)
+        if batched >= _ORDERS_PER_BATCH:
+            yield from _as_tables(batch)
+            batch, batched = [], 0
+    if batch:  # also a window without orders: its empty tables still create `raw`'s tables
+        yield from _as_tables(batch)
+
+
+def _as_tables(batch: list[tuple[pa.Table, pa.Table]]) -> Iterator:
+    yield pa.concat_tables(orders for orders, _ in batch)
+    yield dlt.mark.with_table_name(pa.concat_tables(items for _, items in batch), ORDER_ITEMS)
+
+
+def _orders_with_items(
+    base_url: str, first_day: dt.date, last_day: dt.date, page_size: int
+) -> dlt.sources.DltResource:
+    resource = orders(base_url, first_day, last_day, page_size)
+    # The items are a second table of the same resource, as one request feeds both; their hints
+    # are stated once here rather than on every batch. Keyed on the item's own id and merged on
+    # `order_id`: re-loading an order replaces all its items, so an item removed at the source
+    # does not linger in raw.
+    resource.apply_hints(
+        table_name=ORDER_ITEMS,
+        primary_key=PRIMARY_KEYS[ORDER_ITEMS],
+        merge_key="order_id",
+        write_disposition="merge",
+        create_table_variant=True,
+    )
+    return resource
+
+
+def _reference_resources(base_url: str, page_size: int, names: list[str]) -> list:
+    return rest_api_resources(
         {
-            "client": {
-                "base_url": base_url.rstrip("/") + "/",
-                "paginator": "header_link",
+            "client": {"base_url": base_url + "/", "paginator": "header_link"},
+            "resource_defaults": {
+                "write_disposition": "merge",
+                "endpoint": {"params": {"page_size": page_size}},
             },
-            "resource_defaults": {"endpoint": {"params": {"page_size": page_size}}},
             "resources": [
-                _resource(name, order_window if name == ORDERS else None) for name in resources
+                {"name": name, "primary_key": PRIMARY_KEYS[name], "endpoint": {"path": name}}
+                for name in names
             ],
-        },
-        name="jaffle_shop",
+        }
     )
