@@ -1,13 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='order_date',
-        on_schema_change='append_new_columns',
-        tags=['partitioned'],
-    )
-}}
-
 with
 
 orders as (
