@@ -40,7 +40,12 @@ $(VENV)/.project-bytecode: $(BIN)/dagster $(PROJECT_SOURCES)
 	$(BIN)/python -m compileall -q $(PROJECT_PACKAGES)
 	@touch $@
 
-setup: $(BIN)/dagster $(MANIFEST) $(VENV)/.project-bytecode ## Install the locked environment and prepare the dbt manifest
+# The instance config the project ships, in the (git-ignored) instance folder.
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+setup: $(BIN)/dagster $(MANIFEST) $(VENV)/.project-bytecode $(DAGSTER_HOME)/dagster.yaml ## Install the locked environment and prepare the dbt manifest
 
 api: setup ## Run the local jaffle-shop API stand-in on 127.0.0.1:$API_PORT (default 8000)
 	$(BIN)/python -m jaffle_api
@@ -71,7 +76,7 @@ format: setup ## Format Python and SQL in place
 
 clean: ## Remove the warehouse, dbt build output and local Dagster run history
 	rm -rf data $(DBT_DIR)/target $(DBT_DIR)/logs
-	find .dagster -mindepth 1 -not -name dagster.yaml -not -name .gitignore -delete
+	if [ -d "$(DAGSTER_HOME)" ]; then find "$(DAGSTER_HOME)" -mindepth 1 -not -name dagster.yaml -delete; fi
 
 bench: setup ## Benchmark the orchestration tax into docs/benchmarks.md (BENCH_ARGS=--quick)
 	$(BIN)/python -m bench $(BENCH_ARGS)

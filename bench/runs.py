@@ -42,7 +42,7 @@ def fresh_run(api_url: str | None = None) -> Iterator[Run]:
     home, tmp, target = root / "dagster_home", root / "tmp", root / "dbt_target"
     for folder in (home, tmp, target):
         folder.mkdir()
-    shutil.copy(ROOT / ".dagster" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     # dagster-dbt copies the partial-parse file from DBT_TARGET_PATH into each run's target
     # dir; seeding it here gives the bare `dbt build` and Dagster's the same head start.
     partial_parse = DBT_DIR / "target" / "partial_parse.msgpack"
