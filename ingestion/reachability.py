@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import requests
 
+from settings import PUBLIC_API_URL
+
 
 class ApiUnreachableError(RuntimeError):
     """The API did not answer; the message names the URL and the setting to change."""
@@ -21,7 +23,7 @@ def ensure_api_reachable(base_url: str, timeout_s: float = 10.0) -> None:
         raise ApiUnreachableError(
             f"The jaffle-shop API at {base_url} cannot be reached ({type(error).__name__}). "
             "Start the local stand-in with `make api`, or set JAFFLE_API_URL to a reachable "
-            "API (the public one is https://jaffle-shop.dlthub.com/api/v1)."
+            f"API (the public one is {PUBLIC_API_URL})."
         ) from error
     if response.status_code >= 500 or response.status_code == 404:
         raise ApiUnreachableError(
