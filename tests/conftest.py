@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.slack_standin import TOKEN, WEBSERVER, SlackStandIn, running_slack
+
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 # Dagster's step retries wait 1 s, 2 s, 4 s here instead of 30 s, 60 s, 120 s; dlt's own HTTP
@@ -49,3 +51,15 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
+    """The Slack stand-in, with the alert settings pointing at it."""
+    with running_slack(TOKEN) as standin:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("SLACK_API_URL", standin.base_url)
+        monkeypatch.setenv("SLACK_CHANNEL", "#data-alerts")
+        monkeypatch.setenv("DAGSTER_WEBSERVER_URL", WEBSERVER)
+        monkeypatch.delenv("ALERT_GROUPING_WINDOW_MINUTES", raising=False)
+        yield standin

@@ -20,6 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 CHANNEL_ID = "C123"
+# What the alert tests configure: a token that must never be printed, and the link base.
+TOKEN = "xoxb-test-7f3a9c1e-never-print-me"
+WEBSERVER = "http://dagster.test:3000"
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,8 @@ from orchestration.alerts.messages import (
 )
 from orchestration.alerts.run_failure import load_groups, save_groups, slack_on_run_failure
 from orchestration.alerts.slack import AlertNotSent, SlackResource, slack_resource
-from tests.slack_standin import SlackStandIn, running_slack
+from tests.slack_standin import TOKEN, WEBSERVER
 
-TOKEN = "xoxb-test-7f3a9c1e-never-print-me"
-WEBSERVER = "http://dagster.test:3000"
 UTC = dt.UTC
 
 # ---------------------------------------------------------------------------------------------
@@ -123,17 +121,6 @@ def any_instance(request) -> Iterator[dg.DagsterInstance]:
         with dg.instance_for_test(overrides=RUN_RETRIES) as instance:
             assert instance.event_log_storage.is_run_sharded
             yield instance
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
-    with running_slack(TOKEN) as standin:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-        monkeypatch.setenv("SLACK_API_URL", standin.base_url)
-        monkeypatch.setenv("SLACK_CHANNEL", "#data-alerts")
-        monkeypatch.setenv("DAGSTER_WEBSERVER_URL", WEBSERVER)
-        monkeypatch.delenv("ALERT_GROUPING_WINDOW_MINUTES", raising=False)
-        yield standin
 
 
 def evaluate_run_failure(

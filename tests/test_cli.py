@@ -23,6 +23,14 @@ def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
     )
 
 
+def _materialize_everything(*partition_args: str) -> subprocess.CompletedProcess:
+    """`dagster asset materialize --select '*'` for the given partition or range."""
+    return _run(
+        [DAGSTER, "asset", "materialize", "-m", "orchestration.definitions", "--select", "*"]
+        + list(partition_args)
+    )
+
+
 def _closed_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -31,38 +39,14 @@ def _closed_port_url() -> str:
 
 
 def test_cli_backfill_of_a_range_loads_what_the_api_serves(api_url, warehouse, dagster_home):
-    result = _run(
-        [
-            DAGSTER,
-            "asset",
-            "materialize",
-            "-m",
-            "orchestration.definitions",
-            "--select",
-            "*",
-            "--partition-range",
-            "2024-03-05...2024-03-06",
-        ],
-    )
+    result = _materialize_everything("--partition-range", "2024-03-05...2024-03-06")
     assert result.returncode == 0, result.stderr[-3000:]
     served = fetch_all(api_url, "orders", start_date="2024-03-05", end_date="2024-03-06")
     assert query(warehouse, "select count(*) from marts.orders")[0][0] == len(served) > 0
 
 
 def test_cli_rejects_an_unknown_partition_with_a_clear_error(warehouse, dagster_home):
-    result = _run(
-        [
-            DAGSTER,
-            "asset",
-            "materialize",
-            "-m",
-            "orchestration.definitions",
-            "--select",
-            "*",
-            "--partition",
-            "2099-01-01",
-        ],
-    )
+    result = _materialize_everything("--partition", "2099-01-01")
     assert result.returncode != 0
     assert "2099-01-01" in result.stderr
 

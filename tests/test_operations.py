@@ -19,11 +19,9 @@ from orchestration.alerts.check_failure import slack_on_check_failure
 from orchestration.alerts.run_failure import slack_on_run_failure
 from orchestration.alerts.slack import slack_resource
 from orchestration.definitions import defs
-from tests.slack_standin import SlackStandIn, running_slack
+from tests.slack_standin import TOKEN, WEBSERVER
 from tests.support import run_partition_range
 
-TOKEN = "xoxb-operations-test-token"
-WEBSERVER = "http://127.0.0.1:3000"
 MONTH = ("2024-04-01", "2024-04-30")
 RECONCILE = dg.AssetCheckKey(dg.AssetKey(["marts", "orders"]), "orders_reconcile_with_raw")
 
@@ -60,15 +58,6 @@ def warehouse_contents(path: Path) -> dict[str, tuple]:
                 f"select count(*), sum(hash({row})) from {schema}.{table}"
             ).fetchone()
     return contents
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
-    with running_slack(TOKEN) as standin:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-        monkeypatch.setenv("SLACK_API_URL", standin.base_url)
-        monkeypatch.setenv("DAGSTER_WEBSERVER_URL", WEBSERVER)
-        yield standin
 
 
 @pytest.fixture
