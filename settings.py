@@ -2,7 +2,9 @@
 
 Defaults run everything locally; `.env.example` lists each variable with a comment. Modules
 import the frozen `Settings` returned by `load()` rather than reading `os.environ` themselves,
-so a fork can see every knob in one file.
+so a fork can see every knob in one file. `load()` also checks each setting, so a bad one
+stops a command (and the Dagster code location) before anything is written, with one message
+that names the setting and the fix.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 LOCAL_API_URL = "http://127.0.0.1:8000/api/v1"
 PUBLIC_API_URL = "https://jaffle-shop.dlthub.com/api/v1"
+DEFAULT_DUCKDB_PATH = PROJECT_ROOT / "data" / "warehouse.duckdb"
+INSTANCE_CONFIG = "dagster.yaml"
 
 
 class SettingError(ValueError):
@@ -33,6 +38,9 @@ class Settings:
     """JAFFLE_API_PAGE_SIZE: records per API page; larger pages mean fewer round trips."""
     step_retry_delay_s: int
     """STEP_RETRY_DELAY_S: first wait before Dagster retries a failed ingestion step (doubles)."""
+    dagster_home: Path | None = None
+    """DAGSTER_HOME: the Dagster instance folder, holding the shipped dagster.yaml (unset: the
+    CLI uses a temporary instance configured by the dagster.yaml of the working directory)."""
 
 
 def _date_setting(name: str, default: str) -> dt.date:
@@ -56,13 +64,94 @@ def _int_setting(name: str, default: int) -> int:
     return value
 
 
+def _api_url_problem(raw: str) -> str | None:
+    if not raw or any(character.isspace() for character in raw):
+        return "contains spaces" if raw else "is empty"
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not parts.hostname:
+        return "has no host"
+    if parts.query or parts.fragment:
+        # The endpoint paths and their query parameters are appended to it.
+        return "has a query or fragment (the base URL ends with the path)"
+    return None
+
+
+def _api_url() -> str:
+    raw = os.environ.get("JAFFLE_API_URL") or LOCAL_API_URL
+    problem = _api_url_problem(raw)
+    if problem:
+        raise SettingError(
+            f"JAFFLE_API_URL={raw!r} {problem}: set it to the API's base URL, e.g. "
+            f"{LOCAL_API_URL} (the local stand-in) or {PUBLIC_API_URL}."
+        )
+    return raw.rstrip("/")
+
+
+def _duckdb_path() -> Path:
+    """The warehouse file, checked writable.
+
+    The rule: the default path's folder (`data/` in the project) is created on first use; a
+    path the user chose must be in a folder that exists, so that a typo does not quietly start
+    a new, empty warehouse somewhere else.
+    """
+    raw = os.environ.get("DUCKDB_PATH") or str(DEFAULT_DUCKDB_PATH)
+    path = Path(raw).resolve()
+    fix = "set DUCKDB_PATH to a file in a writable folder, e.g. data/warehouse.duckdb (the default)"
+    if path.is_dir():
+        raise SettingError(f"DUCKDB_PATH={raw!r} is a folder, not a file: {fix}.")
+    folder = path.parent
+    if not folder.exists():
+        if path == DEFAULT_DUCKDB_PATH:
+            return path
+        raise SettingError(
+            f"DUCKDB_PATH={raw!r} is in a folder that does not exist ({folder}): create it "
+            f"(mkdir -p {folder}) or {fix}."
+        )
+    if not folder.is_dir():
+        raise SettingError(f"DUCKDB_PATH={raw!r}: {folder} is not a folder: {fix}.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        # DuckDB writes a .wal file next to the database: the folder must be writable.
+        raise SettingError(f"DUCKDB_PATH={raw!r}: the folder {folder} is not writable: {fix}.")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise SettingError(f"DUCKDB_PATH={raw!r}: the file is not writable: {fix}.")
+    return path
+
+
+def _dagster_home() -> Path | None:
+    raw = os.environ.get("DAGSTER_HOME")
+    if not raw:
+        return None
+    home = Path(raw).expanduser().resolve()
+    fix = (
+        f"copy the project's {INSTANCE_CONFIG} there (cp {PROJECT_ROOT / INSTANCE_CONFIG} "
+        f"{home}/), or run `make setup`, which sets DAGSTER_HOME=.dagster and copies it"
+    )
+    if not home.is_dir():
+        raise SettingError(f"DAGSTER_HOME={raw!r} is not a folder: mkdir -p {home} and {fix}.")
+    if not (home / INSTANCE_CONFIG).is_file():
+        # Without it Dagster silently runs with defaults: no pool limit, so two runs can write
+        # the single-writer warehouse at once.
+        raise SettingError(
+            f"DAGSTER_HOME={raw!r} has no {INSTANCE_CONFIG}, so Dagster would run without the "
+            f"project's pool limit: {fix}."
+        )
+    return home
+
+
 def load() -> Settings:
-    """Read the settings now (not at import), so tests and CLIs can set the environment first."""
-    duckdb_path = Path(os.environ.get("DUCKDB_PATH") or PROJECT_ROOT / "data" / "warehouse.duckdb")
+    """Read and check the settings now (not at import), so tests and CLIs can set the
+    environment first. Raises `SettingError` naming the first unusable setting."""
     return Settings(
-        jaffle_api_url=(os.environ.get("JAFFLE_API_URL") or LOCAL_API_URL).rstrip("/"),
-        duckdb_path=duckdb_path.resolve(),
+        jaffle_api_url=_api_url(),
+        duckdb_path=_duckdb_path(),
         first_partition_date=_date_setting("FIRST_PARTITION_DATE", "2024-01-01"),
         api_page_size=_int_setting("JAFFLE_API_PAGE_SIZE", 1000),
         step_retry_delay_s=_int_setting("STEP_RETRY_DELAY_S", 30),
+        dagster_home=_dagster_home(),
     )

@@ -54,6 +54,10 @@ def jaffle_shop_source(
 
     Building it touches no network; the requests happen when a pipeline runs it.
     """
+    for name, day in (("first_day", first_day), ("last_day", last_day)):
+        # Only a date may reach the request's query string (a datetime would add a time).
+        if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
+            raise TypeError(f"{name} must be a datetime.date, not {day!r}")
     if last_day < first_day:
         raise ValueError(f"last_day {last_day} is before first_day {first_day}")
     unknown = sorted(set(resources) - {ORDERS, *REFERENCE_RESOURCES})

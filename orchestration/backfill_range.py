@@ -16,9 +16,13 @@ def validate_backfill_range(
 ) -> None:
     for name, value in (("START", start), ("END", end)):
         try:
-            dt.date.fromisoformat(value)
-        except ValueError:
-            raise BackfillRangeError(f"{name}={value!r} is not a date: use YYYY-MM-DD.") from None
+            # Exactly YYYY-MM-DD: Python also parses 20240101 and 2024-W01-1, which would
+            # compare wrongly with the partition keys below.
+            valid = dt.date.fromisoformat(value).isoformat() == value
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise BackfillRangeError(f"{name}={value!r} is not a date: use YYYY-MM-DD.")
     first = partitions.get_first_partition_key()
     with dg.partition_loading_context(effective_dt=now):
         last = partitions.get_last_partition_key()
