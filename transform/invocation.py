@@ -102,6 +102,9 @@ def with_row_counts(
 
 
 def _count(warehouse: duckdb.DuckDBPyConnection, table: str, window) -> dict:
+    # The name comes from the dbt manifest, not from input; quoted all the same, as a table
+    # name cannot be a query parameter.
+    table = ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
     (total,) = warehouse.execute(f"select count(*) from {table}").fetchone()
     metadata: dict = {"dagster/row_count": total}
     columns = {row[0] for row in warehouse.execute(f"describe {table}").fetchall()}
