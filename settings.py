@@ -41,6 +41,22 @@ class Settings:
     dagster_home: Path | None = None
     """DAGSTER_HOME: the Dagster instance folder, holding the shipped dagster.yaml (unset: the
     CLI uses a temporary instance configured by the dagster.yaml of the working directory)."""
+    max_rejected_share: float = 0.01
+    """MAX_REJECTED_SHARE: above this share of a window's orders rejected to raw.dead_letter,
+    the load fails and writes nothing of the window (0.01 = 1%)."""
+
+
+def _share_setting(name: str, default: float) -> float:
+    raw = os.environ.get(name) or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise SettingError(
+            f"{name}={raw!r} must be a share between 0 and 1, e.g. 0.01 for 1% (default {default})."
+        )
+    return value
 
 
 def _date_setting(name: str, default: str) -> dt.date:
@@ -154,4 +170,5 @@ def load() -> Settings:
         api_page_size=_int_setting("JAFFLE_API_PAGE_SIZE", 1000),
         step_retry_delay_s=_int_setting("STEP_RETRY_DELAY_S", 30),
         dagster_home=_dagster_home(),
+        max_rejected_share=_share_setting("MAX_REJECTED_SHARE", 0.01),
     )

@@ -9,10 +9,13 @@ import argparse
 import datetime as dt
 import sys
 
+import duckdb
+
 import settings
+from ingestion.dead_letter import rejected_counts
 from ingestion.pipeline import LOADER_FILE_FORMAT, make_pipeline
 from ingestion.reachability import ApiUnreachableError, ensure_api_reachable
-from ingestion.source import ORDERS, REFERENCE_RESOURCES, jaffle_shop_source
+from ingestion.source import ORDERS, REFERENCE_RESOURCES, jaffle_shop_source, rejected_share_error
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,11 +49,27 @@ def main(argv: list[str] | None = None) -> int:
         args.end,
         page_size=config.api_page_size,
         resources=tuple(args.resources.split(",")),
+        max_rejected_share=config.max_rejected_share,
     )
-    load_info = make_pipeline("jaffle_shop_cli", config.duckdb_path).run(
-        source, loader_file_format=LOADER_FILE_FORMAT
-    )
+    try:
+        load_info = make_pipeline("jaffle_shop_cli", config.duckdb_path).run(
+            source, loader_file_format=LOADER_FILE_FORMAT
+        )
+    except Exception as error:
+        too_many = rejected_share_error(error)
+        if too_many is None:
+            raise
+        print(too_many, file=sys.stderr)
+        return 1
     print(load_info)
+    if ORDERS in args.resources.split(","):
+        with duckdb.connect(str(config.duckdb_path), read_only=True) as warehouse:
+            counts = rejected_counts(warehouse, args.start, args.end)
+        detail = ", ".join(f"{kind}: {count}" for kind, count in counts.items())
+        print(
+            f"Rejected records for {args.start}..{args.end}: {sum(counts.values())}"
+            + (f" ({detail}); see raw.dead_letter" if counts else "")
+        )
     return 0
 
 

@@ -13,11 +13,26 @@ from jaffle_api.settings import Settings
 API_PREFIX = "/api/v1"
 
 
+def order_book(settings: Settings) -> OrderBook:
+    """The orders and items that `settings` serve, malformed records and revisions included."""
+    catalog = build_catalog(settings.seed, settings.first_day, settings.customers)
+    return OrderBook(
+        catalog,
+        settings.seed,
+        settings.orders_per_day,
+        settings.first_day,
+        malformed_rate=settings.malformed_rate,
+        fault_seed=settings.fault_seed,
+        revised_days=settings.revised_days,
+        revision=settings.revision,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The stand-in API for `settings` (default: read from the environment)."""
     settings = settings or Settings.from_env()
-    catalog = build_catalog(settings.seed, settings.first_day, settings.customers)
-    book = OrderBook(catalog, settings.seed, settings.orders_per_day, settings.first_day)
+    book = order_book(settings)
+    catalog = book.catalog
 
     app = FastAPI(
         title="jaffle-shop API (local stand-in)",

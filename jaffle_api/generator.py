@@ -16,6 +16,7 @@ from typing import Literal
 
 from jaffle_api.catalog import Catalog
 from jaffle_api.keys import day_of, day_uuid, seeded_rng
+from jaffle_api.malformed import DUPLICATE, MalformedOrder, break_order, malformed_plan
 
 Table = Literal["orders", "items"]
 
@@ -45,13 +46,30 @@ _NO_ROWS = DayRows((), (), (), ())
 
 
 class OrderBook:
-    """Every order and item from `first_day` on, for one seed and volume."""
+    """Every order and item from `first_day` on, for one seed and volume, with the malformed
+    records and revised days that the settings ask for (see `jaffle_api.settings`)."""
 
-    def __init__(self, catalog: Catalog, seed: int, orders_per_day: int, first_day: date):
+    def __init__(
+        self,
+        catalog: Catalog,
+        seed: int,
+        orders_per_day: int,
+        first_day: date,
+        *,
+        malformed_rate: float = 0.0,
+        fault_seed: int = 0,
+        revised_days: tuple[date, ...] = (),
+        revision: int = 0,
+    ):
         self.first_day = first_day
+        self.catalog = catalog
         self._catalog = catalog
         self._seed = seed
         self._orders_per_day = orders_per_day
+        self._malformed_rate = malformed_rate
+        self._fault_seed = fault_seed
+        self._revision = revision
+        self._revised_days = frozenset(revised_days) if revision else frozenset()
         self._customer_ids = tuple(customer.id for customer in catalog.customers)
         self._skus = tuple(product.sku for product in catalog.products)
         self._sku_cum_weights = tuple(
@@ -64,7 +82,34 @@ class OrderBook:
         self._cumulative = functools.lru_cache(maxsize=256)(self._cumulative_counts)
 
     def _volume(self, day: date) -> tuple[int, int]:
-        """(orders, items) on `day`, drawn without generating the day's rows."""
+        """(orders, items) served on `day`, drawn without generating the day's rows (but for
+        a revised day, whose baskets change its item count)."""
+        orders, items = self._generated_volume(day)
+        if day in self._revised_days:
+            items = len(self.rows_on(day).items)
+        if self._malformed_rate:
+            orders += sum(
+                kind == DUPLICATE
+                for _, kind in malformed_plan(orders, self._malformed_rate, self._fault_seed, day)
+            )
+        return orders, items
+
+    def malformed_on(self, day: date) -> tuple[MalformedOrder, ...]:
+        """The malformed records served for `day` (none when the rate is 0)."""
+        plan = self._plan(day)
+        if not plan:
+            return ()
+        ids = self._generated_order_ids(day)
+        return tuple(MalformedOrder(position, ids[position], kind) for position, kind in plan)
+
+    def _plan(self, day: date) -> list[tuple]:
+        if not self._malformed_rate:
+            return []
+        orders, _ = self._generated_volume(day)
+        return malformed_plan(orders, self._malformed_rate, self._fault_seed, day)
+
+    def _generated_volume(self, day: date) -> tuple[int, int]:
+        """(orders, items) the day's generator makes, before any fault or revision."""
         if day < self.first_day:
             return 0, 0
         rng = seeded_rng(self._seed, "volume", day.isoformat())
@@ -126,7 +171,23 @@ class OrderBook:
         return orders, items
 
     def _rows_on(self, day: date) -> DayRows:
-        order_count, item_count = self.volume(day)
+        generated = self._generate(day)
+        plan = self._plan(day)
+        if not plan:
+            return generated
+        order_ids, orders = list(generated.order_ids), list(generated.orders)
+        # From the last, so that a duplicate's extra record does not shift later positions.
+        for position, kind in reversed(plan):
+            served = break_order(orders[position], kind)
+            orders[position : position + 1] = served
+            order_ids[position : position + 1] = [order_ids[position]] * len(served)
+        return DayRows(tuple(order_ids), tuple(orders), generated.item_ids, generated.items)
+
+    def _generated_order_ids(self, day: date) -> tuple[str, ...]:
+        return self._generate(day).order_ids
+
+    def _generate(self, day: date) -> DayRows:
+        order_count, item_count = self._generated_volume(day)
         if order_count == 0:
             return _NO_ROWS
         rng = seeded_rng(self._seed, "orders", day.isoformat())
@@ -153,9 +214,26 @@ class OrderBook:
             orders.append(
                 (seconds[index], order_id, customer_id, store_id, subtotal, tax_paid, items)
             )
+        if day in self._revised_days:
+            orders = self._revise(day, orders, dict(stores))
         # Served by (ordered_at, id) so pagination is stable across requests.
         orders.sort(key=lambda order: (order[0], order[1]))
         return _serialise(day.isoformat(), orders)
+
+    def _revise(self, day: date, orders: list[tuple], tax_of: dict[str, int]) -> list[tuple]:
+        """Late data: the same orders (ids, customers, stores, times) with other baskets, and
+        totals that follow from them. Item ids are new, as a source re-issuing a basket would."""
+        rng = seeded_rng(self._seed, "revision", self._revision, day.isoformat())
+        revised, item_index = [], 0
+        for second, order_id, customer_id, store_id, _, _, _ in orders:
+            size = rng.choice((1, 1, 2, 2, 3, 4))
+            basket = rng.choices(self._skus, cum_weights=self._sku_cum_weights, k=size)
+            items = [(day_uuid(rng, day, item_index + j), sku) for j, sku in enumerate(basket)]
+            item_index += size
+            subtotal = sum(self._price[sku] for sku in basket)
+            tax_paid = (subtotal * tax_of[store_id] + 5_000) // 10_000
+            revised.append((second, order_id, customer_id, store_id, subtotal, tax_paid, items))
+        return revised
 
 
 def _basket_sizes(rng: random.Random, orders: int, items: int) -> list[int]:

@@ -35,6 +35,17 @@ class Settings:
     - `JAFFLE_API_RETRY_AFTER_S` (1): the Retry-After value, in seconds.
     - `JAFFLE_API_LATENCY_MS` (0): delay added to every data request.
     - `JAFFLE_API_OUTAGE` (false): when true, every data request gets 503.
+    - `JAFFLE_API_MALFORMED_RATE` (0): share of each day's orders served as malformed variants
+      in `/orders` (and `/orders/{id}`), kinds cycled per day: a missing id, text in a number,
+      an unparseable timestamp, an impossible one, a negative amount, an item with an unknown
+      sku, and a second record reusing an order's id with other totals. Which orders, and how,
+      depends only on `JAFFLE_API_FAULT_SEED` and the day (not on requests or paging);
+      `jaffle_api.malformed.malformed_orders(settings, day)` lists them.
+    - `JAFFLE_API_REVISED_DAYS` (unset): comma-separated days (YYYY-MM-DD) whose orders are
+      served revised, as late data: same ids, customers and times, other baskets, with totals
+      that follow from the new items.
+    - `JAFFLE_API_REVISION` (1): which revision of those days is served; each number gives
+      other baskets, 0 gives the original data.
 
     Faults touch only the `/api/v1` data endpoints; `/health`, `/info` and `/docs` always work.
     """
@@ -52,13 +63,16 @@ class Settings:
     retry_after_s: int = 1
     latency_ms: int = 0
     outage: bool = False
+    malformed_rate: float = 0.0
+    revised_days: tuple[date, ...] = ()
+    revision: int = 1
 
     def __post_init__(self) -> None:
         # Fail at start-up with the variable's meaning, not later with a confusing response.
-        for name in ("error_rate", "rate_limit_rate"):
+        for name in ("error_rate", "rate_limit_rate", "malformed_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        for name in ("orders_per_day", "customers", "retry_after_s", "latency_ms"):
+        for name in ("orders_per_day", "customers", "retry_after_s", "latency_ms", "revision"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.customers == 0 and self.orders_per_day > 0:
@@ -94,11 +108,18 @@ class Settings:
             retry_after_s=read("JAFFLE_API_RETRY_AFTER_S", int, defaults.retry_after_s),
             latency_ms=read("JAFFLE_API_LATENCY_MS", int, defaults.latency_ms),
             outage=read("JAFFLE_API_OUTAGE", _flag, defaults.outage),
+            malformed_rate=read("JAFFLE_API_MALFORMED_RATE", float, defaults.malformed_rate),
+            revised_days=read("JAFFLE_API_REVISED_DAYS", _days, defaults.revised_days),
+            revision=read("JAFFLE_API_REVISION", int, defaults.revision),
         )
 
     def latest_day(self) -> date:
         """The last day served: pinned by `last_day`, else today in UTC, read per request."""
         return self.last_day or datetime.now(UTC).date()
+
+
+def _days(value: str) -> tuple[date, ...]:
+    return tuple(sorted({date.fromisoformat(day.strip()) for day in value.split(",") if day}))
 
 
 def _flag(value: str) -> bool:

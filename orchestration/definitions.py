@@ -8,6 +8,7 @@ import dagster as dg
 
 from orchestration.alerts import alert_sensors
 from orchestration.api_source import jaffle_shop_api
+from orchestration.checks.dead_letters import no_rejected_records
 from orchestration.checks.freshness import daily_mart_freshness_checks, freshness_checks_sensor
 from orchestration.checks.raw_orders import order_keys_unique_and_not_null, orders_present_every_day
 from orchestration.checks.reconciliation import orders_reconcile_with_raw
@@ -35,6 +36,7 @@ defs = dg.Definitions(
     asset_checks=[
         orders_present_every_day,
         order_keys_unique_and_not_null,
+        no_rejected_records,
         orders_reconcile_with_raw,
         *raw_schema_checks,
         *daily_mart_freshness_checks,

@@ -12,9 +12,15 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asse
 from dagster_dlt.translator import DltResourceTranslatorData
 
 import settings
+from ingestion.dead_letter import rejected_counts
 from ingestion.pipeline import LOADER_FILE_FORMAT, make_pipeline
 from ingestion.reachability import ensure_api_reachable
-from ingestion.source import ORDERS, REFERENCE_RESOURCES, jaffle_shop_source
+from ingestion.source import (
+    ORDERS,
+    REFERENCE_RESOURCES,
+    jaffle_shop_source,
+    rejected_share_error,
+)
 from orchestration.api_source import JAFFLE_SHOP_API
 from orchestration.partitions import daily_partitions
 from orchestration.policies import ingestion_retry
@@ -66,18 +72,21 @@ def _source(resources: tuple[str, ...], first_day=None, last_day=None):
         last_day or first_day,
         page_size=config.api_page_size,
         resources=resources,
+        max_rejected_share=config.max_rejected_share,
     )
 
 
-def _orders_per_day(first_day, last_day) -> dict[str, int]:
-    """Rows now in raw.orders per day of the window: a range run reports each day."""
+def _orders_per_day(first_day, last_day) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows now in raw.orders per day of the window (a range run reports each day), and the
+    window's records in raw.dead_letter per kind of rejection."""
     with read_only() as warehouse:
         rows = warehouse.execute(
             "select cast(ordered_at as date) as day, count(*) from raw.orders "
             "where cast(ordered_at as date) between ? and ? group by day order by day",
             [first_day, last_day],
         ).fetchall()
-    return {day.isoformat(): count for day, count in rows}
+        rejected = rejected_counts(warehouse, first_day, last_day)
+    return {day.isoformat(): count for day, count in rows}, rejected
 
 
 @dg.multi_asset(
@@ -92,16 +101,23 @@ def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Orders (and their `orders__items`) placed in the partition's days, merged on `id`."""
     first_day, last_day = partition_days(context.partition_time_window)
     ensure_api_reachable(settings.load().jaffle_api_url)
-    results = list(
-        dlt.run(
-            context=context,
-            dlt_source=_source((ORDERS,), first_day, last_day),
-            dlt_pipeline=_pipeline("jaffle_shop_orders"),
-            dagster_dlt_translator=TRANSLATOR,
-            loader_file_format=LOADER_FILE_FORMAT,
+    try:
+        results = list(
+            dlt.run(
+                context=context,
+                dlt_source=_source((ORDERS,), first_day, last_day),
+                dlt_pipeline=_pipeline("jaffle_shop_orders"),
+                dagster_dlt_translator=TRANSLATOR,
+                loader_file_format=LOADER_FILE_FORMAT,
+            )
         )
-    )
-    per_day = _orders_per_day(first_day, last_day)
+    except Exception as error:
+        too_many = rejected_share_error(error)
+        if too_many is None:
+            raise
+        # The source's data, not a transient fault: retrying would reject the same records.
+        raise dg.Failure(description=str(too_many), allow_retries=False) from error
+    per_day, rejected = _orders_per_day(first_day, last_day)
     for result in results:
         yield dg.MaterializeResult(
             asset_key=result.asset_key,
@@ -110,6 +126,9 @@ def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
                 "window": f"{first_day} .. {last_day}",
                 "orders_in_window": sum(per_day.values()),
                 "orders_per_day": dg.MetadataValue.json(per_day),
+                # Set aside in raw.dead_letter; the `no_rejected_records` check warns on them.
+                "rejected_records": sum(rejected.values()),
+                "rejected_by_kind": dg.MetadataValue.json(rejected),
             },
         )
 

@@ -1,5 +1,6 @@
 """The dlt source over real HTTP into a real DuckDB file: what lands in `raw` is what the API
-serves for the window, re-loads change nothing, and bad records stop the load loudly."""
+serves for the window, re-loads change nothing, bad records go to `raw.dead_letter` while the
+good ones load, and too many bad records stop the load loudly."""
 
 import datetime as dt
 import json
@@ -41,13 +42,16 @@ def load_orders(tmp_path: Path):
     warehouse = tmp_path / "warehouse.duckdb"
     pipeline = make_pipeline("test_orders", warehouse, pipelines_dir=tmp_path / "dlt")
 
-    def load(base_url: str, first: str, last: str, page_size: int = 100) -> Path:
+    def load(
+        base_url: str, first: str, last: str, page_size: int = 100, max_rejected_share=0.01
+    ) -> Path:
         source = jaffle_shop_source(
             base_url,
             dt.date.fromisoformat(first),
             dt.date.fromisoformat(last),
             page_size=page_size,
             resources=(ORDERS,),
+            max_rejected_share=max_rejected_share,
         )
         pipeline.run(source, loader_file_format=LOADER_FILE_FORMAT)
         return warehouse
@@ -208,17 +212,22 @@ def _order(order_id: str, **changes) -> dict:
 
 @contextmanager
 def serving_pages(pages: list[list[dict]]) -> Iterator[str]:
-    """A tiny API on loopback serving `pages` of `/orders`, linked by `Link: rel="next"`."""
+    """A tiny API on loopback serving `pages` of `/orders`, linked by `Link: rel="next"`, and
+    one product, JAF-001, at `/products`."""
 
     class Pages(BaseHTTPRequestHandler):
         def do_GET(self):
             url = urlparse(self.path)
             number = int(parse_qs(url.query).get("page", ["1"])[0])
-            body = json.dumps(pages[number - 1]).encode()
+            if url.path.endswith("/products"):
+                pages_here = [[{"sku": "JAF-001", "name": "nutellaphone who dis?"}]]
+            else:
+                pages_here = pages
+            body = json.dumps(pages_here[number - 1]).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
-            if number < len(pages):
+            if number < len(pages_here):
                 self.send_header("Link", f'<{url.path}?page={number + 1}>; rel="next"')
             self.end_headers()
             self.wfile.write(body)
@@ -237,40 +246,117 @@ def serving_pages(pages: list[list[dict]]) -> Iterator[str]:
         thread.join()
 
 
-@pytest.mark.parametrize(
-    ("bad_order", "names"),
-    [
-        ({k: v for k, v in _order("o-9").items() if k != "id"}, ["'id'", "order at position 1"]),
-        (_order("o-9", order_total="12.71"), ["'order_total'", "'o-9'"]),
-        (_order("o-9", order_total=12.71), ["'order_total'", "'o-9'"]),
-        (
-            _order("o-9", items=[{"order_id": "o-9", "sku": "JAF-001"}]),
-            ["'id'", "item at position 1"],
-        ),
-    ],
-    ids=["order-without-id", "order-total-as-text", "order-total-fractional", "item-without-id"],
-)
-def test_a_malformed_record_fails_the_load_naming_it_and_loads_nothing(
-    load_orders, bad_order, names
-):
-    good_page = [_order(f"o-{n}") for n in range(3)]
-    with (
-        serving_pages([good_page, [bad_order]]) as base_url,
-        pytest.raises(PipelineStepFailed) as failure,
-    ):
-        load_orders(base_url, "2024-03-01", "2024-03-01")
-
-    message = str(failure.value)
-    assert "page=2" in message and all(name in message for name in names), message
-    # Not even the good first page of the window was loaded.
-    assert not load_orders.warehouse.exists() or not query(
-        load_orders.warehouse,
-        "select table_name from information_schema.tables where table_schema = 'raw' "
-        "and table_name like 'orders%'",
+def dead_letters(warehouse: Path) -> list[tuple]:
+    return query(
+        warehouse,
+        "select source, window_start::varchar, window_end::varchar, day::varchar, kind, reason, "
+        "page_url, payload from raw.dead_letter order by reason",
     )
 
 
-def test_a_failed_load_leaves_nothing_behind_for_the_next_run(load_orders):
+@pytest.mark.parametrize(
+    ("bad_order", "kind", "names"),
+    [
+        (
+            {k: v for k, v in _order("o-9").items() if k != "id"},
+            "missing_field",
+            ["'id'", "order at position 1"],
+        ),
+        (_order("o-9", order_total="12.71"), "wrong_type", ["'order_total'", "'o-9'"]),
+        (_order("o-9", order_total=12.71), "wrong_type", ["'order_total'", "'o-9'"]),
+        (
+            _order("o-9", items=[{"order_id": "o-9", "sku": "JAF-001"}]),
+            "missing_field",
+            ["'id'", "item at position 1"],
+        ),
+        (_order("o-9", ordered_at="2024-02-30T10:00:00"), "bad_timestamp", ["'ordered_at'"]),
+        (_order("o-9", ordered_at="yesterday"), "bad_timestamp", ["'ordered_at'", "'yesterday'"]),
+        (_order("o-9", tax_paid=-72), "negative_amount", ["'tax_paid'", "-72"]),
+        (
+            _order("o-9", items=[{"id": "i-9", "order_id": "o-9", "sku": "JAF-999"}]),
+            "unknown_sku",
+            ["'sku'", "'JAF-999'"],
+        ),
+        (
+            _order("o-9", items=[{"id": "i-9", "order_id": "o-1", "sku": "JAF-001"}]),
+            "item_order_mismatch",
+            ["'order_id'", "'o-1'"],
+        ),
+        (
+            _order("o-9", ordered_at="2024-03-02T00:00:00"),
+            "outside_window",
+            ["'ordered_at'", "2024-03-01..2024-03-01"],
+        ),
+        (_order("o-1", subtotal=1299), "duplicate_id", ["'o-1'", "first copy was kept"]),
+    ],
+    ids=[
+        "order-without-id",
+        "order-total-as-text",
+        "order-total-fractional",
+        "item-without-id",
+        "impossible-timestamp",
+        "unparseable-timestamp",
+        "negative-amount",
+        "unknown-sku",
+        "item-of-another-order",
+        "outside-the-window",
+        "duplicate-id-other-content",
+    ],
+)
+def test_a_malformed_record_goes_to_the_dead_letter_table_and_the_others_load(
+    load_orders, bad_order, kind, names
+):
+    good_page = [_order(f"o-{n}") for n in range(3)]
+    with serving_pages([good_page, [bad_order, _order("o-5")]]) as base_url:
+        warehouse = load_orders(base_url, "2024-03-01", "2024-03-01", max_rejected_share=0.5)
+
+    # The first copy of o-1 is the one kept, with its own items.
+    assert loaded(warehouse) == (
+        {"o-0", "o-1", "o-2", "o-5"},
+        {"o-0-item", "o-1-item", "o-2-item", "o-5-item"},
+    )
+    assert query(warehouse, "select subtotal from raw.orders where id = 'o-1'") == [(1199,)]
+    [(source, start, end, day, rejected_kind, reason, page_url, payload)] = dead_letters(warehouse)
+    assert (source, start, end, day) == ("jaffle_shop/orders", *["2024-03-01"] * 3)
+    assert rejected_kind == kind
+    assert "page=2" in page_url and page_url in reason
+    assert all(name in reason for name in names), reason
+    assert json.loads(payload) == bad_order
+
+
+def test_an_identical_second_copy_of_an_order_is_dropped_without_a_dead_letter(load_orders):
+    pages = [[_order("o-1"), _order("o-2")], [_order("o-2"), _order("o-3")]]
+    with serving_pages(pages) as base_url:
+        warehouse = load_orders(base_url, "2024-03-01", "2024-03-01")
+
+    assert loaded(warehouse) == ({"o-1", "o-2", "o-3"}, {"o-1-item", "o-2-item", "o-3-item"})
+    assert dead_letters(warehouse) == []
+
+
+def test_too_many_rejected_records_fail_the_window_naming_the_share_and_load_nothing(
+    load_orders,
+):
+    pages = [[_order(f"o-{n}") for n in range(9)], [_order("o-9", subtotal="9.99x")]]
+    with (
+        serving_pages(pages) as base_url,
+        pytest.raises(PipelineStepFailed) as failure,
+    ):
+        load_orders(base_url, "2024-03-01", "2024-03-01", max_rejected_share=0.05)
+
+    message = str(failure.value)
+    assert "1 of 10 orders (10.0%) for 2024-03-01..2024-03-01 were rejected" in message, message
+    assert "MAX_REJECTED_SHARE=5%" in message and "'9.99x'" in message
+    # Neither the good orders nor the dead letter of the window were loaded.
+    assert not load_orders.warehouse.exists() or not query(
+        load_orders.warehouse,
+        "select table_name from information_schema.tables where table_schema = 'raw' "
+        "and table_name in ('orders', 'orders__items', 'dead_letter')",
+    )
+
+
+def test_a_failed_load_leaves_nothing_behind_for_the_next_run(load_orders, monkeypatch):
+    # Two batches: the first is handed to dlt before the second page shows the bad records.
+    monkeypatch.setattr(ingestion_source, "_ORDERS_PER_BATCH", 2)
     first_pages = [[_order("o-1"), _order("o-2")], [_order("o-3", order_total="x")]]
     with serving_pages(first_pages) as base_url, pytest.raises(PipelineStepFailed):
         load_orders(base_url, "2024-03-01", "2024-03-01")
@@ -278,15 +364,21 @@ def test_a_failed_load_leaves_nothing_behind_for_the_next_run(load_orders):
     with serving_pages([[_order("o-4")]]) as base_url:
         warehouse = load_orders(base_url, "2024-03-01", "2024-03-01")
     assert loaded(warehouse) == ({"o-4"}, {"o-4-item"})
+    assert dead_letters(warehouse) == []
 
 
-def test_an_order_outside_the_window_fails_the_load(load_orders):
-    late = _order("o-1", ordered_at="2024-03-02T00:00:00")
-    with (
-        serving_pages([[late]]) as base_url,
-        pytest.raises(PipelineStepFailed, match=r"'ordered_at'.*2024-03-01\.\.2024-03-01"),
-    ):
+def test_reloading_a_fixed_window_empties_its_dead_letters_and_keeps_other_days(load_orders):
+    day_one = [_order("o-1"), _order("o-2", tax_paid=-1)]
+    day_two = [_order("o-3", ordered_at="2024-03-02T09:00:00", subtotal="x")]
+    with serving_pages([day_one, day_two]) as base_url:
+        warehouse = load_orders(base_url, "2024-03-01", "2024-03-02", max_rejected_share=1)
+    assert [row[3] for row in dead_letters(warehouse)] == ["2024-03-01", "2024-03-02"]
+
+    with serving_pages([[_order("o-1"), _order("o-2")]]) as base_url:
         load_orders(base_url, "2024-03-01", "2024-03-01")
+    # Day one is replayed clean; day two was not re-loaded, so its dead letter stays.
+    assert [row[3] for row in dead_letters(warehouse)] == ["2024-03-02"]
+    assert loaded(warehouse)[0] == {"o-1", "o-2"}
 
 
 def test_an_unreachable_api_is_named_with_the_setting_to_change():
