@@ -51,6 +51,7 @@ class SlackStandIn:
         self.messages: list[Received] = []
         self.attempts: list[Attempt] = []
         self._failures: list[int] = []
+        self._down: int | None = None
         self._texts: dict[str, str] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -81,6 +82,22 @@ class SlackStandIn:
         with self._lock:
             self._failures.extend(statuses)
 
+    def go_down(self, status: int = 500) -> None:
+        """Answer every request with `status` (429, 500, 503) until `recover()`."""
+        with self._lock:
+            self._down = status
+
+    def recover(self) -> None:
+        """Answer as usual again: ends an outage and drops any scripted failures."""
+        with self._lock:
+            self._down = None
+            self._failures.clear()
+
+    def messages_about(self, needle: str) -> list[Received]:
+        """The accepted messages (posts and updates) whose text contains `needle`."""
+        with self._lock:
+            return [m for m in self.messages if needle in m.text]
+
     def start(self) -> SlackStandIn:
         self._thread.start()
         return self
@@ -92,7 +109,10 @@ class SlackStandIn:
 
     def handle(self, method: str, headers, body: bytes) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
-            status = self._failures.pop(0) if self._failures else 200
+            if self._down is not None:
+                status = self._down
+            else:
+                status = self._failures.pop(0) if self._failures else 200
             if status != 200:
                 self.attempts.append(Attempt(method, status, None))
                 return _failure(status)

@@ -1,5 +1,7 @@
-"""Slack alerts, end to end: real Dagster runs on a temporary instance, the sensors evaluated
-the way Dagster evaluates them, and the messages that reached a local Slack stand-in."""
+"""Slack alerts, fast: real Dagster runs of a small code location on a temporary instance, the
+platform's alert sensors (as `orchestration.definitions` registers them) called by hand, and the
+messages that reached a local Slack stand-in. They prove the text, grouping, retries and secrecy;
+tests/test_alerts_daemon.py proves the daemon runs them for real."""
 
 import datetime as dt
 import json
@@ -14,7 +16,7 @@ import pytest
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
 from orchestration.alerts import grouping
-from orchestration.alerts.check_failure import Cursor, slack_on_check_failure
+from orchestration.alerts.check_cursor import Cursor
 from orchestration.alerts.messages import (
     CheckFailure,
     FreshnessFailure,
@@ -25,9 +27,15 @@ from orchestration.alerts.messages import (
     root_error,
     run_failure_message,
 )
-from orchestration.alerts.run_failure import load_groups, save_groups, slack_on_run_failure
+from orchestration.alerts.run_failure import load_groups, load_pending, save_groups
 from orchestration.alerts.slack import AlertNotSent, SlackResource, slack_resource
+from orchestration.definitions import defs as platform
 from tests.slack_standin import TOKEN, WEBSERVER
+
+# The sensors as the platform registers them: dropping one from the definitions fails these.
+slack_on_run_failure = platform.get_sensor_def("slack_on_run_failure")
+slack_on_pending_run_alerts = platform.get_sensor_def("slack_on_pending_run_alerts")
+slack_on_check_failure = platform.get_sensor_def("slack_on_check_failure")
 
 UTC = dt.UTC
 
@@ -171,7 +179,7 @@ def aged(cursor: str, hours: int) -> str:
 # Run failures
 
 
-def test_a_failed_run_posts_one_message_saying_what_failed(any_instance, slack):
+def test_run_alert_text_names_job_assets_partition_step_root_error_and_link(any_instance, slack):
     instance = any_instance
     result = run_job(instance, "ingest_orders", partition_key="2024-01-03")
     assert not result.success
@@ -194,7 +202,7 @@ def test_a_failed_run_posts_one_message_saying_what_failed(any_instance, slack):
     assert (thread.channel, thread.ts, thread.count) == ("C123", message.ts, 1)
 
 
-def test_a_failed_range_run_names_the_partition_range(instance, slack):
+def test_run_alert_text_of_a_range_run_names_the_range(instance, slack):
     range_tags = {
         "dagster/asset_partition_range_start": "2024-01-01",
         "dagster/asset_partition_range_end": "2024-01-07",
@@ -208,7 +216,7 @@ def test_a_failed_range_run_names_the_partition_range(instance, slack):
     assert "*Partition:*" not in message.text
 
 
-def test_no_alert_while_dagster_will_retry_the_run_but_the_last_attempt_alerts(instance, slack):
+def test_run_alert_skips_a_run_dagster_will_retry_and_sends_for_the_last_attempt(instance, slack):
     retried = run_job(
         instance, "ingest_orders", partition_key="2024-01-03", tags={"dagster/max_retries": "2"}
     )
@@ -224,7 +232,7 @@ def test_no_alert_while_dagster_will_retry_the_run_but_the_last_attempt_alerts(i
     assert len(slack.posts) == 1
 
 
-def test_the_same_run_failure_again_updates_the_message_with_a_count(instance, slack):
+def test_run_alert_grouping_updates_the_message_with_a_count(instance, slack):
     first = run_job(instance, "ingest_orders", partition_key="2024-01-03")
     evaluate_run_failure(instance, first)
     second = run_job(instance, "ingest_orders", partition_key="2024-01-04")
@@ -245,7 +253,7 @@ def test_the_same_run_failure_again_updates_the_message_with_a_count(instance, s
     assert f"/runs/{second.run_id}|" in update.text
 
 
-def test_a_run_failure_after_the_window_posts_a_new_message(instance, slack):
+def test_run_alert_grouping_posts_anew_after_the_window(instance, slack):
     evaluate_run_failure(instance, run_job(instance, "ingest_orders", partition_key="2024-01-03"))
     # Two hours pass (the default window is 60 minutes).
     save_groups(
@@ -296,27 +304,74 @@ def test_through_dagsters_own_sensor_machinery_each_failed_run_alerts_once(insta
     assert len(slack.attempts) == 2
 
 
-def test_run_failure_when_slack_is_down_raises_and_records_nothing(instance, slack):
+def pending_tick(instance: dg.DagsterInstance, resource=None):
+    """One evaluation of the sensor that sends the run alerts Slack refused earlier."""
+    with dg.build_sensor_context(
+        instance=instance, resources={"slack": resource or slack_resource()}
+    ) as context:
+        return slack_on_pending_run_alerts(context)
+
+
+def test_a_run_alert_slack_refuses_waits_and_is_sent_once_when_slack_is_back(instance, slack):
     slack.fail_next(10, status=500)
     result = run_job(instance, "ingest_orders", partition_key="2024-01-03")
     resource = SlackResource(
         token=dg.EnvVar("SLACK_BOT_TOKEN"), base_url=slack.base_url, max_retries=1
     )
 
-    with pytest.raises(AlertNotSent, match=r"failed run .* was not sent: .*HTTP 500") as error:
-        evaluate_run_failure(instance, result, resource)
-    assert TOKEN not in str(error.value)
-
+    # Dagster's cursor moves past the run whatever the sensor does: it must not raise and lose it.
+    assert evaluate_run_failure(instance, result, resource) is None
     assert [a.status for a in slack.attempts] == [500, 500]  # one try, one bounded retry
     assert slack.messages == []
+    assert load_pending(instance) == [result.run_id]
     assert load_groups(instance) == {}
+
+    with pytest.raises(AlertNotSent, match=r"1 run-failure alert.* still not sent.*HTTP 500") as e:
+        pending_tick(instance, resource)  # Slack still down: the tick fails, the alert waits
+    assert TOKEN not in str(e.value)
+    assert load_pending(instance) == [result.run_id]
+
+    slack.recover()
+    assert pending_tick(instance).skip_message == "Slack: 1 delayed run-failure alert(s) sent."
+    assert pending_tick(instance).skip_message == "No run-failure alert waiting."
+    [message] = slack.messages
+    assert f"/runs/{result.run_id}|" in message.text
+    assert load_pending(instance) == []
+    [thread] = load_groups(instance).values()
+    assert thread.ts == message.ts
+
+
+def test_waiting_run_alerts_go_first_and_one_sent_is_never_sent_again(instance, slack):
+    no_retries = SlackResource(
+        token=dg.EnvVar("SLACK_BOT_TOKEN"), base_url=slack.base_url, max_retries=0
+    )
+    first = run_job(instance, "ingest_orders", partition_key="2024-01-03")
+    second = run_job(instance, "customers", tags={"dagster/max_retries": "0"})
+    third = run_job(instance, "ingest_orders", partition_key="2024-01-05")
+    slack.answer_next(500)
+    evaluate_run_failure(instance, first, no_retries)
+    slack.answer_next(500)
+    evaluate_run_failure(instance, third, no_retries)
+    assert load_pending(instance) == [first.run_id, third.run_id]
+
+    # The first waiting alert gets through, the next does not: only the second still waits.
+    slack.answer_next(200, 500)
+    with pytest.raises(AlertNotSent):
+        pending_tick(instance, no_retries)
+    assert load_pending(instance) == [third.run_id]
+    pending_tick(instance, no_retries)
+
+    runs = [m.text.split("/runs/")[1][:36] for m in slack.messages]
+    assert runs == [first.run_id, third.run_id]
+    assert second.success
+    assert [m.method for m in slack.messages] == ["chat.postMessage", "chat.update"]
 
 
 # ---------------------------------------------------------------------------------------------
 # Check and freshness failures
 
 
-def test_a_failing_error_check_posts_one_message(any_instance, slack):
+def test_check_alert_text_of_an_error_check_and_warn_checks_stay_silent(any_instance, slack):
     instance = any_instance
     cursor = started(instance)
     run_job(instance, "customers")
@@ -337,7 +392,7 @@ def test_a_failing_error_check_posts_one_message(any_instance, slack):
     assert len(slack.messages) == 1
 
 
-def test_a_failing_freshness_check_posts_one_message(instance, slack):
+def test_check_alert_text_of_a_failing_freshness_check(instance, slack):
     cursor = started(instance)
     result = run_job(instance, "freshness")
     assert result.success  # a failed freshness check does not fail its run
@@ -353,7 +408,7 @@ def test_a_failing_freshness_check_posts_one_message(instance, slack):
     assert message.text.endswith(f"<{WEBSERVER}/assets/raw/orders|Open raw/orders in Dagster>")
 
 
-def test_a_freshness_policy_failure_posts_one_message(any_instance, slack):
+def test_check_alert_text_of_a_freshness_policy_failure(any_instance, slack):
     instance = any_instance
     cursor = started(instance)
     # What Dagster's freshness daemon records when a FreshnessPolicy's state changes.
@@ -376,7 +431,7 @@ def test_a_freshness_policy_failure_posts_one_message(any_instance, slack):
     )
 
 
-def test_check_failing_again_updates_then_posts_anew_after_the_window(instance, slack):
+def test_check_alert_grouping_updates_then_posts_anew_after_the_window(instance, slack):
     cursor = started(instance)
     run_job(instance, "customers")
     _, cursor = tick(instance, cursor)
@@ -400,7 +455,7 @@ def test_check_failing_again_updates_then_posts_anew_after_the_window(instance, 
     )
 
 
-def test_ratelimited_twice_then_ok_sends_exactly_one_message(instance, slack):
+def test_check_alert_ratelimited_twice_then_ok_is_sent_once(instance, slack):
     cursor = started(instance)
     run_job(instance, "customers")
     slack.fail_next(2, status=429)
@@ -432,9 +487,7 @@ def test_check_alert_when_slack_is_down_fails_the_tick_and_is_sent_next_tick(ins
     assert len(slack.messages) == 1
 
 
-def test_when_one_alert_of_a_tick_fails_the_others_are_kept_and_it_alone_is_retried(
-    instance, slack
-):
+def test_check_alerts_when_one_of_a_tick_fails_it_alone_is_sent_next_tick(instance, slack):
     cursor = started(instance)
     run_job(instance, "customers")
     run_job(instance, "freshness")
@@ -453,6 +506,40 @@ def test_when_one_alert_of_a_tick_fails_the_others_are_kept_and_it_alone_is_retr
         "check:raw/customers:customers_have_ids",
         "freshness:raw/orders",
     ]
+
+
+def test_freshness_alerts_when_one_of_a_tick_fails_it_alone_is_sent_next_tick(any_instance, slack):
+    instance = any_instance
+    cursor = started(instance)
+    orders, items = ["marts", "orders"], ["raw", "customers"]
+    for asset, previous, new in [
+        (orders, "WARN", "FAIL"),
+        (items, "WARN", "FAIL"),
+        (orders, "FAIL", "PASS"),
+        (orders, "PASS", "FAIL"),  # orders' group: its first and this change
+    ]:
+        instance.report_runless_asset_event(
+            FreshnessStateChange(
+                key=dg.AssetKey(asset),
+                previous_state=FreshnessState(previous),
+                new_state=FreshnessState(new),
+                state_change_timestamp=time.time(),
+            )
+        )
+    slack.answer_next(200, 500)  # orders' alert is accepted, raw/customers' refused
+    no_retries = SlackResource(
+        token=dg.EnvVar("SLACK_BOT_TOKEN"), base_url=slack.base_url, max_retries=0
+    )
+
+    result, cursor = tick(instance, cursor, no_retries)
+    assert result.skip_message == "Slack: 1 posted, 0 updated, 1 not sent (retrying next tick)."
+    result, cursor = tick(instance, cursor, no_retries)
+    assert result.skip_message == "Slack: 1 posted, 0 updated."
+    tick(instance, cursor, no_retries)
+
+    # raw/customers once, orders once (its later change is not read and sent again).
+    assert [m.text.split("`")[1] for m in slack.messages] == ["marts/orders", "raw/customers"]
+    assert slack.updates == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,15 +2,16 @@
 repeats within a window update that message instead of posting again."""
 
 from orchestration.alerts.check_failure import slack_on_check_failure
-from orchestration.alerts.run_failure import slack_on_run_failure
+from orchestration.alerts.run_failure import slack_on_pending_run_alerts, slack_on_run_failure
 from orchestration.alerts.slack import SlackResource, slack_resource
 
-alert_sensors = [slack_on_run_failure, slack_on_check_failure]
+alert_sensors = [slack_on_run_failure, slack_on_pending_run_alerts, slack_on_check_failure]
 
 __all__ = [
     "SlackResource",
     "alert_sensors",
     "slack_on_check_failure",
+    "slack_on_pending_run_alerts",
     "slack_on_run_failure",
     "slack_resource",
 ]

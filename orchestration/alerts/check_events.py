@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import (
@@ -19,6 +18,7 @@ from dagster._core.storage.asset_check_execution_record import (
 )
 
 from orchestration.alerts import settings as alert_settings
+from orchestration.alerts.check_cursor import Cursor
 from orchestration.alerts.messages import (
     CheckFailure,
     FreshnessFailure,
@@ -26,9 +26,6 @@ from orchestration.alerts.messages import (
     check_failure_message,
     freshness_message,
 )
-
-if TYPE_CHECKING:
-    from orchestration.alerts.check_failure import Cursor
 
 PAGE = 100
 MAX_NEW_PER_CHECK = 1000
@@ -125,11 +122,22 @@ def _check_alert(asset_graph, key, record, evaluation, config) -> Alert | None:
 def new_freshness_failures(
     instance: dg.DagsterInstance, asset_graph, cursor: Cursor, config: alert_settings.AlertSettings
 ) -> tuple[int, list[Alert]]:
+    """Changes to FAIL after the cursor, and those read earlier but not yet sent."""
     after = cursor.freshness_after
-    records = instance.event_log_storage.get_event_records(
-        dg.EventRecordsFilter(
-            event_type=dg.DagsterEventType.FRESHNESS_STATE_CHANGE, after_cursor=after or None
-        ),
+    storage = instance.event_log_storage
+    event_type = dg.DagsterEventType.FRESHNESS_STATE_CHANGE
+    records = list(
+        storage.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=event_type, storage_ids=list(cursor.freshness_pending)
+            ),
+            ascending=True,
+        )
+        if cursor.freshness_pending
+        else []
+    )
+    records += storage.get_event_records(
+        dg.EventRecordsFilter(event_type=event_type, after_cursor=after or None),
         limit=PAGE,
         ascending=True,
     )

@@ -10,20 +10,21 @@ never sees it: this sensor reads check results and freshness changes from the in
   events the freshness daemon records).
 
 What is new since the last tick is read from the instance by `check_events.py`. The cursor
-(JSON) keeps, per check, the execution id up to which everything is handled,
-the storage id of the last freshness change handled, and the grouping state.
+(`check_cursor.py`) keeps, per check, the execution id up to which everything is handled, the
+storage id of the last freshness change read, the freshness changes not yet sent, and the
+grouping state. An alert Slack did not accept stays unhandled in the cursor and is sent on a
+later tick, once; if nothing got through the tick fails and the cursor does not move.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import dataclass, field
 
 import dagster as dg
 
 from orchestration.alerts import grouping
 from orchestration.alerts import settings as alert_settings
+from orchestration.alerts.check_cursor import Cursor
 from orchestration.alerts.check_events import (
     PLANNED,
     Alert,
@@ -35,44 +36,11 @@ from orchestration.alerts.delivery import deliver
 from orchestration.alerts.slack import ALERTS_OFF, AlertNotSent, SlackResource
 
 
-@dataclass
-class Cursor:
-    checks: dict[str, int] = field(default_factory=dict)
-    """Check key → execution id up to which every result has been handled."""
-    freshness_after: int = 0
-    """Storage id of the last freshness-state change handled."""
-    groups: dict[str, grouping.Thread] = field(default_factory=dict)
-
-    def dumps(self) -> str:
-        return json.dumps(
-            {
-                "checks": dict(sorted(self.checks.items())),
-                "freshness_after": self.freshness_after,
-                "groups": grouping.as_dict(self.groups),
-            },
-            separators=(",", ":"),
-        )
-
-    @staticmethod
-    def loads(raw: str | None) -> Cursor | None:
-        try:
-            data = json.loads(raw) if raw else None
-            if not isinstance(data, dict):
-                return None
-            return Cursor(
-                checks={key: int(value) for key, value in data.get("checks", {}).items()},
-                freshness_after=int(data.get("freshness_after", 0)),
-                groups=grouping.loads(data.get("groups")),
-            )
-        except (ValueError, TypeError, AttributeError):
-            return None
-
-
 @dg.sensor(
     name="slack_on_check_failure",
     description="Posts to Slack when an asset check fails (ERROR, or any freshness check) or an "
     "asset's freshness policy fails.",
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=alert_settings.sensor_interval_s(),
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackResource):
@@ -105,10 +73,11 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
 
     actions: dict[str, int] = {"posted": 0, "updated": 0}
     errors: list[str] = []
+    unsent: set[str] = set()
     for group, alerts in by_group.items():
         if errors:
             # Slack already failed this tick after its retries: don't spend them on every group.
-            unsent = True
+            unsent.add(group)
         else:
             try:
                 state, action = deliver(
@@ -122,25 +91,33 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
                     render=alerts[-1].render,
                 )
                 actions[action] += 1
-                unsent = False
             except AlertNotSent as error:
                 errors.append(f"{group}: {error}")
-                unsent = True
-        if unsent:
-            # Not sent, so not handled: the next tick starts again just before these results.
+                unsent.add(group)
+        if group in unsent:
+            # Not sent, so not handled: the next tick reads this check again from just before
+            # these results (every result of one check is in one group, so nothing sent is
+            # read again); unsent freshness changes are kept by id (below).
             for alert in alerts:
                 if alert.check is not None:
                     checks[alert.check] = min(checks[alert.check], alert.execution_id - 1)
-                else:
-                    freshness_after = min(freshness_after, alert.storage_id - 1)
     unsent_groups = len(by_group) - sum(actions.values())
+    freshness_pending = tuple(
+        sorted(
+            alert.storage_id
+            for group, alerts in by_group.items()
+            if group in unsent
+            for alert in alerts
+            if alert.check is None
+        )
+    )
 
     if errors and not any(actions.values()):
         # Nothing got through (Slack down?): fail the tick loudly; the cursor stays where it was.
         raise AlertNotSent(
             f"{unsent_groups} Slack alert(s) not sent, retrying next tick: {errors[0]}"
         )
-    context.update_cursor(Cursor(checks, freshness_after, state).dumps())
+    context.update_cursor(Cursor(checks, freshness_after, freshness_pending, state).dumps())
     summary = f"Slack: {actions['posted']} posted, {actions['updated']} updated"
     if errors:
         context.log.error(

@@ -1,16 +1,28 @@
 """One Slack message per failed run, and none while Dagster will still retry it.
 
-The same job failing again on the same assets within the grouping window updates the first
-message with a count. A run-failure sensor has no cursor of its own to keep that state in (its
-cursor belongs to Dagster and `RunStatusSensorContext` has no `update_cursor`), so the groups
-live in the instance's key-value store: the same database as the runs, seen by every daemon and
-sensor process, and surviving restarts.
+- Every failed run of the instance is seen, including runs started from the CLI
+  (`dagster asset materialize`), which carry no code-location origin: the sensor monitors all
+  code locations, since a sensor that matches only its own location never sees them.
+- An alert Slack did not accept (down, 5xx or 429 beyond the client's retries) is not lost:
+  Dagster's run-status cursor moves past the run anyway, so the run waits in a pending queue
+  and `slack_on_pending_run_alerts` sends it on a later tick, once Slack answers.
+- The same job failing again on the same assets within the grouping window updates the first
+  message with a count.
+
+A run-failure sensor has no cursor of its own (Dagster's run-status cursor is not the sensor's
+to move), so the groups and the queue live in the instance's key-value store: the same database
+as the runs, seen by every daemon and sensor process, and surviving restarts. Both are written
+together after each message Slack accepted, so a tick that stops half-way sends nothing twice.
+Dagster's sensor daemon evaluates sensors one at a time (`sensors: use_threads` off, the
+default), so the two sensors never rewrite the queue at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+from collections.abc import Sequence
 
 import dagster as dg
 
@@ -21,6 +33,7 @@ from orchestration.alerts.messages import RunFailure, root_error, run_failure_me
 from orchestration.alerts.slack import ALERTS_OFF, AlertNotSent, SlackResource
 
 GROUPS_KEY = "orchestration.alerts/run_failure_groups"
+PENDING_KEY = "orchestration.alerts/run_failure_pending"
 WILL_RETRY_TAG = "dagster/will_retry"
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -30,14 +43,17 @@ _RUN_EVENTS = {
     dg.DagsterEventType.STEP_FAILURE,
     dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
     dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.RUN_FAILURE,
 }
 
 
 @dg.run_failure_sensor(
     name="slack_on_run_failure",
-    description="Posts one Slack message per failed run (not while Dagster will retry it).",
-    minimum_interval_seconds=30,
+    description="Posts one Slack message per failed run, CLI runs included (not while Dagster "
+    "will retry it); what Slack does not accept waits for slack_on_pending_run_alerts.",
+    minimum_interval_seconds=alert_settings.sensor_interval_s(),
     default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=True,
 )
 def slack_on_run_failure(context: dg.RunFailureSensorContext, slack: SlackResource):
     if not slack.enabled:
@@ -51,38 +67,90 @@ def slack_on_run_failure(context: dg.RunFailureSensorContext, slack: SlackResour
         context.log.info(f"Run {run.run_id} failed and Dagster will retry it: no alert yet.")
         return None
 
-    failure, failed_assets = describe_run_failure(instance, run, context.failure_event)
-    config = alert_settings.load()
-    failed_at = _failed_at(instance, run.run_id)
-    state = grouping.prune(load_groups(instance), failed_at, config.grouping_window)
-    try:
-        new_state, action = deliver(
-            slack,
-            state,
-            run_group_key(run.job_name, failed_assets or failure.failed_steps),
-            first_at=failed_at,
-            last_at=failed_at,
-            failures=1,
-            window=config.grouping_window,
-            render=lambda repeat: run_failure_message(failure, config.webserver_url, repeat),
+    sent, waiting, error = send_run_alerts(instance, slack, [run.run_id])
+    if error:
+        context.log.error(
+            f"The Slack alert for failed run {run.run_id} was not sent ({error}); "
+            f"{len(waiting)} alert(s) wait for slack_on_pending_run_alerts."
         )
-    except AlertNotSent as error:
-        raise AlertNotSent(
-            f"The Slack alert for failed run {run.run_id} was not sent: {error}", error.code
-        ) from error
-    save_groups(instance, new_state)
-    context.log.info(f"Slack alert {action} for failed run {run.run_id}.")
+    else:
+        context.log.info(f"Slack: {sent} run-failure alert(s) sent, the last for {run.run_id}.")
     # Returning nothing lets Dagster go on to the next failed run in this tick.
     return None
 
 
+@dg.sensor(
+    name="slack_on_pending_run_alerts",
+    description="Sends the run-failure alerts Slack did not accept earlier, once it answers.",
+    minimum_interval_seconds=alert_settings.sensor_interval_s(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def slack_on_pending_run_alerts(context: dg.SensorEvaluationContext, slack: SlackResource):
+    if not slack.enabled:
+        return dg.SkipReason(ALERTS_OFF)
+    if not load_pending(context.instance):
+        return dg.SkipReason("No run-failure alert waiting.")
+    sent, waiting, error = send_run_alerts(context.instance, slack, [])
+    if error:
+        # A failed tick is what an operator sees in the UI: the alerts are still waiting.
+        raise AlertNotSent(
+            f"{len(waiting)} run-failure alert(s) still not sent, retrying next tick: {error}"
+        )
+    return dg.SkipReason(f"Slack: {sent} delayed run-failure alert(s) sent.")
+
+
+def send_run_alerts(
+    instance: dg.DagsterInstance, slack: SlackResource, new_run_ids: Sequence[str]
+) -> tuple[int, list[str], str | None]:
+    """Send the waiting alerts, oldest first, then those of `new_run_ids`; stop at the first
+    Slack refuses. Returns (sent, still waiting, Slack's error or None)."""
+    queue = load_pending(instance)
+    queue += [run_id for run_id in new_run_ids if run_id not in queue]
+    config = alert_settings.load()
+    groups = load_groups(instance)
+    sent = 0
+    while queue:
+        run = instance.get_run_by_id(queue[0])
+        if run is None:  # deleted meanwhile: nothing left to say about it
+            queue.pop(0)
+            continue
+        try:
+            groups = _send(instance, slack, run, groups, config)
+        except AlertNotSent as error:
+            _save(instance, groups, queue)
+            return sent, queue, str(error)
+        queue.pop(0)
+        sent += 1
+        _save(instance, groups, queue)  # at once: a later failure must not resend this one
+    _save(instance, groups, queue)
+    return sent, queue, None
+
+
+def _send(instance, slack, run: dg.DagsterRun, groups, config) -> dict[str, grouping.Thread]:
+    failure, failed_assets = describe_run_failure(instance, run)
+    failed_at = _failed_at(instance, run.run_id)
+    state = grouping.prune(groups, failed_at, config.grouping_window)
+    new_state, _action = deliver(
+        slack,
+        state,
+        run_group_key(run.job_name, failed_assets or failure.failed_steps),
+        first_at=failed_at,
+        last_at=failed_at,
+        failures=1,
+        window=config.grouping_window,
+        render=lambda repeat: run_failure_message(failure, config.webserver_url, repeat),
+    )
+    return new_state
+
+
 def describe_run_failure(
-    instance: dg.DagsterInstance, run: dg.DagsterRun, failure_event: dg.DagsterEvent
+    instance: dg.DagsterInstance, run: dg.DagsterRun
 ) -> tuple[RunFailure, tuple[str, ...]]:
     """What the message says, from the run's own event log; plus the assets left unmaterialized."""
     records = instance.get_records_for_run(run.run_id, of_type=_RUN_EVENTS).records
     events = [record.event_log_entry.dagster_event for record in records]
     step_failures = [e for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    run_failures = [e for e in events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
     planned = [
         e.asset_key
         for e in events
@@ -96,8 +164,9 @@ def describe_run_failure(
         error = root_error(step_failures[0].step_failure_data.error)
     else:
         # The run failed outside any step (e.g. it could not start): its own error is all there is.
-        run_error = getattr(failure_event.event_specific_data, "error", None)
-        error = root_error(run_error) or (failure_event.message or "")
+        failure_event = run_failures[-1] if run_failures else None
+        run_error = getattr(failure_event and failure_event.event_specific_data, "error", None)
+        error = root_error(run_error) or ((failure_event and failure_event.message) or "")
     start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
     failure = RunFailure(
         run_id=run.run_id,
@@ -124,6 +193,23 @@ def load_groups(instance: dg.DagsterInstance) -> dict[str, grouping.Thread]:
 
 def save_groups(instance: dg.DagsterInstance, state: grouping.State) -> None:
     instance.run_storage.set_cursor_values({GROUPS_KEY: grouping.dumps(state)})
+
+
+def load_pending(instance: dg.DagsterInstance) -> list[str]:
+    """Ids of failed runs whose alert Slack has not accepted yet, oldest first."""
+    raw = instance.run_storage.get_cursor_values({PENDING_KEY}).get(PENDING_KEY)
+    try:
+        data = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [run_id for run_id in data if isinstance(run_id, str)] if isinstance(data, list) else []
+
+
+def _save(instance: dg.DagsterInstance, state: grouping.State, pending: list[str]) -> None:
+    # One write for both: the message sent and the queue without it are recorded together.
+    instance.run_storage.set_cursor_values(
+        {GROUPS_KEY: grouping.dumps(state), PENDING_KEY: json.dumps(pending)}
+    )
 
 
 def _failed_at(instance: dg.DagsterInstance, run_id: str) -> dt.datetime:

@@ -18,6 +18,7 @@ DEFAULT_CHANNEL = "#data-alerts"
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 DEFAULT_WINDOW_MINUTES = 60
+DEFAULT_SENSOR_INTERVAL_S = 30
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,21 @@ def load() -> AlertSettings:
         ),
         grouping_window=dt.timedelta(minutes=window_minutes),
     )
+
+
+def sensor_interval_s() -> int:
+    """ALERT_SENSOR_INTERVAL_S: seconds between two evaluations of each alert sensor.
+
+    Read when the code location loads (Dagster takes a sensor's interval from its definition).
+    """
+    raw = os.environ.get("ALERT_SENSOR_INTERVAL_S", str(DEFAULT_SENSOR_INTERVAL_S))
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise SettingError(
+            f"ALERT_SENSOR_INTERVAL_S={raw!r} is not a whole number "
+            f"(default {DEFAULT_SENSOR_INTERVAL_S})."
+        ) from None
+    if seconds < 1:
+        raise SettingError(f"ALERT_SENSOR_INTERVAL_S={raw!r} must be 1 or more.")
+    return seconds
