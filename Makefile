@@ -8,6 +8,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export UV_COMPILE_BYTECODE := 1
+DAGSTER_PORT ?= 3000
 
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := $(CURDIR)/.venv
@@ -45,24 +46,24 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-setup: $(BIN)/dagster $(MANIFEST) $(VENV)/.project-bytecode $(DAGSTER_HOME)/dagster.yaml ## Install the locked environment and prepare the dbt manifest
+# Its storage, created once here so that two runs started together never both create it.
+$(DAGSTER_HOME)/.instance-ready: $(DAGSTER_HOME)/dagster.yaml $(BIN)/dagster
+	$(BIN)/python -m orchestration.instance
+
+setup: $(BIN)/dagster $(MANIFEST) $(VENV)/.project-bytecode $(DAGSTER_HOME)/.instance-ready ## Install the locked environment and prepare the dbt manifest
 
 api: setup ## Run the local jaffle-shop API stand-in on 127.0.0.1:$API_PORT (default 8000)
 	$(BIN)/python -m jaffle_api
 
-dev: setup ## Start the local API and `dagster dev` on 127.0.0.1:3000; Ctrl-C stops both
-	@$(BIN)/python -m jaffle_api & api_pid=$$!; \
-	trap 'kill $$api_pid 2>/dev/null; wait $$api_pid 2>/dev/null' EXIT; \
-	$(BIN)/dagster dev --host 127.0.0.1 --port 3000
+dev: setup ## Start the local API and `dagster dev` on 127.0.0.1:$DAGSTER_PORT (3000); Ctrl-C or SIGTERM stops both
+	@exec $(BIN)/python -m orchestration.dev
 
 test: setup ## Run the whole test suite
 	$(BIN)/pytest
 
 backfill: setup ## Materialize every asset for START..END (YYYY-MM-DD, inclusive); needs the API
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
-	@$(BIN)/python -m orchestration.backfill_range "$(START)" "$(END)"
-	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' \
-		--partition-range "$(START)...$(END)"
+	@exec $(BIN)/python -m orchestration.backfill "$(START)" "$(END)"
 
 lint: setup ## ruff and sqlfluff, as CI runs them
 	$(BIN)/ruff check .

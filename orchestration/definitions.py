@@ -16,6 +16,7 @@ from orchestration.checks.schema_drift import raw_schema_checks
 from orchestration.dashboard import daily_revenue_chart
 from orchestration.ingestion_assets import raw_orders, raw_reference
 from orchestration.policies import with_mart_freshness
+from orchestration.recovery import reclaim_dead_runs_sensor
 from orchestration.resources import build_resources
 from orchestration.schedules import (
     daily_refresh_job,
@@ -43,7 +44,7 @@ defs = dg.Definitions(
     ],
     jobs=[daily_refresh_job, observe_api_job],
     schedules=[daily_refresh_schedule, observe_api_schedule],
-    sensors=[*alert_sensors, freshness_checks_sensor],
+    sensors=[*alert_sensors, freshness_checks_sensor, reclaim_dead_runs_sensor],
     resources=build_resources(),
     # DuckDB has one writer, so parallel steps buy nothing here; one process per run avoids
     # paying Python and dbt start-up in every step (docs/benchmarks.md).

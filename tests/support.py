@@ -42,3 +42,35 @@ def run_partition_range(defs, instance, start: str, end: str, **kwargs):
         },
         **kwargs,
     )
+
+
+# Columns that differ between any two loads of the same data: dlt's load ids and when a record
+# was rejected. Everything else must be identical between two runs of the same range.
+VOLATILE_COLUMNS = ("_dlt%", "rejected_at", "load_id")
+
+
+def warehouse_fingerprint(path: Path, schemas: tuple[str, ...] = ("raw", "marts")) -> dict:
+    """Per table: row count and an order-independent checksum of every row."""
+    volatile = " and ".join(f"column_name not like '{pattern}'" for pattern in VOLATILE_COLUMNS)
+    fingerprint = {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in (select unnest(?)) and table_name not like '_dlt%' "
+            "order by all",
+            [list(schemas)],
+        ).fetchall()
+        for schema, table in tables:
+            columns = [
+                column
+                for (column,) in con.execute(
+                    "select column_name from information_schema.columns "
+                    f"where table_schema = ? and table_name = ? and {volatile} order by all",
+                    [schema, table],
+                ).fetchall()
+            ]
+            row = ", ".join(f'"{column}"' for column in columns)
+            fingerprint[f"{schema}.{table}"] = con.execute(
+                f'select count(*), sum(hash({row})) from "{schema}"."{table}"'
+            ).fetchone()
+    return fingerprint

@@ -1,0 +1,62 @@
+"""`make backfill START=YYYY-MM-DD END=YYYY-MM-DD`: every asset for those days, in one run.
+
+Before launching: the range is checked against the daily partitions, and runs whose process died
+are ended so their pool slots are free (orchestration/recovery.py). Then `dagster asset
+materialize --partition-range` runs under `supervise()`, so SIGTERM stops it as Ctrl-C does; after
+it exits, its own run is ended too if it could not record its end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
+from orchestration.partitions import daily_partitions
+from orchestration.recovery import reclaim_dead_runs
+from orchestration.supervise import supervise
+
+DAGSTER = str(Path(sys.executable).parent / "dagster")
+
+
+def materialize_command(start: str, end: str) -> list[str]:
+    return [
+        DAGSTER,
+        "asset",
+        "materialize",
+        "-m",
+        "orchestration.definitions",
+        "--select",
+        "*",
+        "--partition-range",
+        f"{start}...{end}",
+    ]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD", file=sys.stderr)
+        return 2
+    start, end = argv
+    try:
+        validate_backfill_range(start, end, daily_partitions, dt.datetime.now(dt.UTC))
+    except BackfillRangeError as error:
+        print(f"make backfill: {error}", file=sys.stderr)
+        return 2
+    with dg.DagsterInstance.get() as instance:
+        reclaim_dead_runs(instance, log=_say)
+    code = supervise(materialize_command(start, end))
+    with dg.DagsterInstance.get() as instance:
+        reclaim_dead_runs(instance, log=_say)
+    return code
+
+
+def _say(message: str) -> None:
+    print(f"make backfill: {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

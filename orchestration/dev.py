@@ -1,0 +1,34 @@
+"""`make dev`: the local API stand-in and `dagster dev` on 127.0.0.1, stopped together.
+
+Ctrl-C, SIGTERM or SIGHUP (a closed terminal, a process manager, `timeout`) stop `dagster dev`
+with its webserver, daemon and code servers, then the API; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestration.supervise import supervise
+
+BIN = Path(sys.executable).parent
+
+
+def main() -> int:
+    port = os.environ.get("DAGSTER_PORT", "3000")
+    api = subprocess.Popen([str(BIN / "python"), "-m", "jaffle_api"], start_new_session=True)
+    try:
+        return supervise([str(BIN / "dagster"), "dev", "--host", "127.0.0.1", "--port", port])
+    finally:
+        api.terminate()
+        try:
+            api.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            api.kill()
+            api.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Crashes and stops, driven through the real commands: a `make backfill` killed with SIGKILL
+during dbt or during the dlt load, and `make backfill` / `make dev` stopped with SIGTERM.
+
+Each killed run is followed by the same `make backfill` again, which must finish on its own and
+leave the warehouse identical to a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import requests
+
+from jaffle_api.server import running_api
+from jaffle_api.settings import Settings as ApiSettings
+from orchestration.definitions import defs
+from tests.dagster_dev import free_port
+from tests.processes import (
+    PROJECT_ROOT,
+    claimed_pool_slots,
+    descendants,
+    kill_tree,
+    make_backfill,
+    processes_matching,
+    start_make,
+    step_started,
+    wait_for,
+)
+from tests.support import run_partition_range, warehouse_fingerprint
+
+START, END = "2024-06-01", "2024-06-03"
+
+
+@pytest.fixture(scope="module")
+def clean_fingerprint(api_url, tmp_path_factory) -> dict:
+    """The warehouse after one uninterrupted run of START..END."""
+    folder = tmp_path_factory.mktemp("clean")
+    path = folder / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DUCKDB_PATH", str(path))
+        with dg.instance_for_test() as instance:
+            result = run_partition_range(defs, instance, START, END)
+    assert result.success
+    return warehouse_fingerprint(path)
+
+
+def platform_env(tmp_path: Path, api_url: str) -> dict[str, str]:
+    """A fresh instance folder and warehouse, as on a new clone; `make` sets up the rest."""
+    return {
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "JAFFLE_API_URL": api_url,
+        "TMPDIR": str(_mkdir(tmp_path / "tmp")),
+    }
+
+
+def runs_by_status(home: Path) -> dict[str, dg.DagsterRunStatus]:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return {run.run_id: run.status for run in instance.get_runs()}
+
+
+def test_a_backfill_killed_during_dbt_does_not_wedge_the_next_one(
+    api_url, tmp_path, clean_fingerprint
+):
+    env = platform_env(tmp_path, api_url)
+    home = Path(env["DAGSTER_HOME"])
+    first = start_make(["backfill", f"START={START}", f"END={END}"], env, tmp_path / "killed.log")
+    dbt = wait_for(
+        lambda: [p for p in descendants(first.pid) if "dbt" in _argv0(p)],
+        timeout_s=240,
+        what="dbt to start under make backfill",
+    )
+    assert dbt
+    kill_tree(first.pid)  # everything at once, as when the laptop closes
+    first.wait()
+
+    # The fault as users meet it: the dead run is still STARTED and holds the pool's only slot.
+    (dead_run,) = runs_by_status(home)
+    assert runs_by_status(home)[dead_run] == dg.DagsterRunStatus.STARTED
+    assert claimed_pool_slots(home) == [dead_run]
+
+    began = time.monotonic()
+    code, output = make_backfill(START, END, env, tmp_path / "again.log", timeout_s=300)
+    recovery_s = time.monotonic() - began
+    assert code == 0, output[-3000:]
+    assert f"The process of run {dead_run}" in output
+    statuses = runs_by_status(home)
+    assert statuses.pop(dead_run) == dg.DagsterRunStatus.FAILURE
+    assert list(statuses.values()) == [dg.DagsterRunStatus.SUCCESS]
+    assert claimed_pool_slots(home) == []
+    assert warehouse_fingerprint(Path(env["DUCKDB_PATH"])) == clean_fingerprint
+    print(f"recovered in {recovery_s:.1f} s")
+
+
+def test_a_backfill_killed_during_the_dlt_load_recovers_on_the_next_run(
+    api_url, tmp_path, clean_fingerprint
+):
+    env = platform_env(tmp_path, api_url)
+    home = Path(env["DAGSTER_HOME"])
+    # A slow API with small pages keeps the load going for several seconds.
+    slow = dataclasses.replace(ApiSettings.from_env({}), latency_ms=300)
+    with running_api(slow) as slow_url:
+        slow_env = {**env, "JAFFLE_API_URL": slow_url, "JAFFLE_API_PAGE_SIZE": "20"}
+        first = start_make(
+            ["backfill", f"START={START}", f"END={END}"], slow_env, tmp_path / "killed.log"
+        )
+        wait_for(lambda: step_started(home, "raw_orders"), 240, "the dlt step to start", 0.5)
+        time.sleep(3)
+        kill_tree(first.pid)
+        first.wait()
+    assert list(runs_by_status(home).values()) == [dg.DagsterRunStatus.STARTED]
+
+    code, output = make_backfill(START, END, env, tmp_path / "again.log", timeout_s=300)
+    assert code == 0, output[-3000:]
+    assert claimed_pool_slots(home) == []
+    assert warehouse_fingerprint(Path(env["DUCKDB_PATH"])) == clean_fingerprint
+
+
+def test_timeout_stops_a_backfill_waiting_on_a_pool_slot(api_url, tmp_path):
+    env = platform_env(tmp_path, api_url)
+    home = Path(env["DAGSTER_HOME"])
+    slow = dataclasses.replace(ApiSettings.from_env({}), latency_ms=1000)
+    with running_api(slow) as slow_url:
+        holder_env = {**env, "JAFFLE_API_URL": slow_url, "JAFFLE_API_PAGE_SIZE": "20"}
+        holder = start_make(
+            ["backfill", "START=2024-06-01", "END=2024-06-07"], holder_env, tmp_path / "a.log"
+        )
+        try:
+            wait_for(lambda: step_started(home, "raw_orders"), 240, "the first run's dlt step")
+            (holder_run,) = runs_by_status(home)
+            began = time.monotonic()
+            waiting = subprocess.run(
+                ["timeout", "-s", "TERM", "25", "make", "--no-print-directory", "backfill"]
+                + ["START=2024-07-10", "END=2024-07-11"],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            stopped_after = time.monotonic() - began
+            output = waiting.stdout + waiting.stderr
+            assert "blocked by limit for pool duckdb" in output.lower() or claimed_pool_slots(
+                home
+            ) == [holder_run], output[-3000:]
+            assert waiting.returncode == 124, output[-3000:]
+            assert stopped_after < 25 + 45
+            # Nothing of the stopped backfill is left: no process, no unfinished run, no slot.
+            wait_for(lambda: not processes_matching("2024-07-10...2024-07-11"), 30, "no process")
+            statuses = runs_by_status(home)
+            statuses.pop(holder_run)
+            assert [s for s in statuses.values() if s == dg.DagsterRunStatus.STARTED] == []
+            assert claimed_pool_slots(home) in ([holder_run], [])
+        finally:
+            kill_tree(holder.pid)
+            holder.wait()
+
+
+def test_make_dev_stops_on_sigterm_leaving_no_process(api_url, tmp_path):
+    env = platform_env(tmp_path, api_url)
+    api_port, dagster_port = free_port(), free_port()
+    env.update(
+        API_PORT=str(api_port),
+        DAGSTER_PORT=str(dagster_port),
+        JAFFLE_API_URL=f"http://127.0.0.1:{api_port}/api/v1",
+    )
+    dev = start_make(["dev"], env, tmp_path / "dev.log")
+    try:
+        wait_for(lambda: _answers(f"http://127.0.0.1:{dagster_port}/server_info"), 240, "the UI")
+        wait_for(lambda: _answers(f"http://127.0.0.1:{api_port}/health"), 30, "the API")
+        tree = [dev.pid, *descendants(dev.pid)]
+        assert len(tree) >= 5  # make, launcher, API, dagster dev, webserver, daemon, ...
+        os.killpg(dev.pid, signal.SIGTERM)  # what `timeout` or a process manager sends
+        dev.wait(timeout=60)
+        wait_for(lambda: not [p for p in tree if _alive(p)], 30, "every process to exit")
+        assert not _answers(f"http://127.0.0.1:{dagster_port}/server_info")
+        assert not _answers(f"http://127.0.0.1:{api_port}/health")
+    finally:
+        kill_tree(dev.pid)
+
+
+def _argv0(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2].__repr__()
+    except OSError:
+        return ""
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _mkdir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
