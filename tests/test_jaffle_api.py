@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 
+from jaffle_api.malformed import KINDS, malformed_orders
 from jaffle_api.server import running_api
 from jaffle_api.settings import Settings
 
@@ -302,6 +303,62 @@ def test_the_docs_describe_every_endpoint(api):
     assert get(f"{root(api)}/docs").status_code == 200
 
 
+def test_malformed_orders_are_the_ones_the_pure_function_names_whatever_the_paging(api):
+    faulty = replace(TEN_DAYS, malformed_rate=0.05, fault_seed=7)
+    day = date(2024, 1, 3)
+    with running_api(faulty) as faulty_url:
+        served = orders_between(faulty_url, "2024-01-03", "2024-01-03")
+        paged, _ = walk(
+            faulty_url, "orders", start_date="2024-01-03", end_date="2024-01-03", page_size=7
+        )
+        counts = {r["table_name"]: r["row_count"] for r in get(f"{faulty_url}/row-counts").json()}
+        everything, _ = walk(faulty_url, "orders", page_size=1000)
+        again = orders_between(faulty_url, "2024-01-03", "2024-01-03")
+    clean = orders_between(api, "2024-01-03", "2024-01-03")
+    malformed = malformed_orders(faulty, day)
+
+    assert paged == served == again and len(everything) == counts["orders"]
+    assert {m.kind for m in malformed} <= set(KINDS) and len(malformed) == round(len(clean) * 0.05)
+    # Served = the clean orders, each malformed one replaced, each duplicate followed by a copy.
+    expected, by_id = [], {m.order_id: m.kind for m in malformed}
+    for order in clean:
+        kind = by_id.get(order["id"])
+        expected.append(order if kind in (None, "duplicate_id") else kind)
+        if kind == "duplicate_id":
+            expected.append("copy")
+    assert len(served) == len(expected)
+    for position, (record, want) in enumerate(zip(served, expected, strict=True)):
+        if isinstance(want, dict):
+            assert record == want
+        elif want == "copy":
+            first = served[position - 1]
+            assert record["id"] == first["id"] and record["subtotal"] != first["subtotal"]
+        elif want == "missing_id":
+            assert "id" not in record
+        elif want == "unknown_sku":
+            assert "JAF-999" in {item["sku"] for item in record["items"]}
+        else:
+            assert record != clean[[o["id"] for o in clean].index(record["id"])]
+
+
+def test_a_revised_day_serves_the_same_orders_with_other_baskets_and_matching_totals(api):
+    revised = replace(TEN_DAYS, revised_days=(date(2024, 1, 2),), revision=2)
+    with running_api(revised) as revised_url:
+        late = orders_between(revised_url, "2024-01-01", "2024-01-02")
+        items, _ = walk(revised_url, "items", page_size=1000)
+        counts = {r["table_name"]: r["row_count"] for r in get(f"{revised_url}/row-counts").json()}
+        prices = {p["sku"]: p["price"] for p in get(f"{revised_url}/products").json()}
+    original = orders_between(api, "2024-01-01", "2024-01-02")
+
+    assert [o["id"] for o in late] == [o["id"] for o in original]
+    changed = [o["id"] for o, before in zip(late, original, strict=True) if o != before]
+    assert {o["ordered_at"][:10] for o in late if o["id"] in changed} == {"2024-01-02"}
+    assert len(changed) > 0.5 * sum(o["ordered_at"].startswith("2024-01-02") for o in late)
+    for order in late:
+        assert order["subtotal"] == sum(prices[item["sku"]] for item in order["items"])
+    assert len(items) == counts["items"]
+
+
 def test_settings_are_read_from_environment_variables():
     settings = Settings.from_env(
         {
@@ -312,13 +369,22 @@ def test_settings_are_read_from_environment_variables():
             "JAFFLE_API_ERROR_RATE": "0.25",
             "JAFFLE_API_OUTAGE": "true",
             "JAFFLE_API_RETRY_AFTER_S": "",
+            "JAFFLE_API_MALFORMED_RATE": "0.02",
+            "JAFFLE_API_REVISED_DAYS": "2024-03-02, 2024-03-01",
+            "JAFFLE_API_REVISION": "3",
         }
     )
+    assert settings.malformed_rate == 0.02 and settings.revision == 3
+    assert settings.revised_days == (date(2024, 3, 1), date(2024, 3, 2))
     assert (settings.port, settings.seed, settings.orders_per_day) == (9000, 5, 1700)
     assert settings.first_day == date(2023, 6, 1) and settings.error_rate == 0.25
     assert settings.outage and settings.retry_after_s == 1 and settings.host == "127.0.0.1"
     assert Settings.from_env({}) == Settings()
     with pytest.raises(ValueError, match="error_rate"):
         Settings.from_env({"JAFFLE_API_ERROR_RATE": "2"})
+    with pytest.raises(ValueError, match="malformed_rate"):
+        Settings.from_env({"JAFFLE_API_MALFORMED_RATE": "1.5"})
+    with pytest.raises(ValueError, match="JAFFLE_API_REVISED_DAYS"):
+        Settings.from_env({"JAFFLE_API_REVISED_DAYS": "2024-03-02,tomorrow"})
     with pytest.raises(ValueError, match="JAFFLE_API_OUTAGE"):
         Settings.from_env({"JAFFLE_API_OUTAGE": "maybe"})
