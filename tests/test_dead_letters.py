@@ -263,3 +263,26 @@ def test_a_revised_day_reloaded_updates_raw_and_the_marts(api_url, tmp_path):
     )
     assert int(revenue * 100) == sum(o["subtotal"] for o in late)
     assert int(total * 100) == sum(o["order_total"] for o in late)
+
+
+def test_the_cli_prints_the_rejected_count_and_fails_above_the_threshold(
+    tmp_path, monkeypatch, capsys
+):
+    from ingestion.__main__ import main
+
+    monkeypatch.setenv("DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    # The CLI's pipeline keeps its state in dlt's data folder: one of the test's own.
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    argv = ["--start", "2024-03-01", "--end", "2024-03-03", "--resources", "orders"]
+    settings = api_settings(malformed_rate=0.005)
+    expected = sum(len(malformed_orders(settings, day)) for day in days("2024-03-01", "2024-03-03"))
+    with running_api(settings) as bad_url:
+        monkeypatch.setenv("JAFFLE_API_URL", bad_url)
+        assert main(argv) == 0
+    assert f"Rejected records for 2024-03-01..2024-03-03: {expected} (" in capsys.readouterr().out
+
+    with running_api(api_settings(malformed_rate=0.05)) as worse_url:
+        monkeypatch.setenv("JAFFLE_API_URL", worse_url)
+        assert main(argv) == 1
+    assert "were rejected, above MAX_REJECTED_SHARE=1%" in capsys.readouterr().err
