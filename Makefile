@@ -65,7 +65,7 @@ backfill: setup ## Materialize every asset for START..END (YYYY-MM-DD, inclusive
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	@exec $(BIN)/python -m orchestration.backfill "$(START)" "$(END)"
 
-lint: setup ## ruff and sqlfluff, as CI runs them
+lint: setup secrets ## ruff, sqlfluff and the secret scan, as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint $(DBT_DIR)/models $(DBT_DIR)/macros

@@ -40,7 +40,9 @@ def make_pipeline(pipeline_name: str, duckdb_path: Path, pipelines_dir: Path | N
     """A pipeline writing to `raw` in `duckdb_path`.
 
     Each Dagster asset gets its own `pipeline_name`: dlt must never run two pipelines with the
-    same name and working directory at once.
+    same name and working directory at once. The working directory sits beside the warehouse
+    (`pipelines_dir_for`), not in dlt's per-user default: the load packages a killed run leaves
+    behind are then finished by the next run into the same warehouse, never into another one.
     """
     apply_dlt_settings()
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,5 +53,11 @@ def make_pipeline(pipeline_name: str, duckdb_path: Path, pipelines_dir: Path | N
         pipeline_name=pipeline_name,
         destination=dlt.destinations.duckdb(credentials),
         dataset_name=RAW_DATASET,
-        pipelines_dir=str(pipelines_dir) if pipelines_dir else None,
+        pipelines_dir=str(pipelines_dir or pipelines_dir_for(duckdb_path)),
     )
+
+
+def pipelines_dir_for(duckdb_path: Path) -> Path:
+    """dlt's working directory for the warehouse `duckdb_path`: `data/warehouse.dlt/` for the
+    default `data/warehouse.duckdb`."""
+    return duckdb_path.parent / f"{duckdb_path.stem}.dlt"

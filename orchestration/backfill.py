@@ -1,9 +1,9 @@
 """`make backfill START=YYYY-MM-DD END=YYYY-MM-DD`: every asset for those days, in one run.
 
-Before launching: the range is checked against the daily partitions, and runs whose process died
-are ended so their pool slots are free (orchestration/recovery.py). Then `dagster asset
-materialize --partition-range` runs under `supervise()`, so SIGTERM stops it as Ctrl-C does; after
-it exits, its own run is ended too if it could not record its end.
+Before launching: the settings are checked, the range against the daily partitions, and runs
+whose process died are ended so their pool slots are free (orchestration/recovery.py). Then
+`dagster asset materialize --partition-range` runs under `supervise()`, so SIGTERM stops it as
+Ctrl-C does; after it exits, its own run is ended too if it could not record its end.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
-from orchestration.partitions import daily_partitions
+from orchestration.preflight import check_environment
 from orchestration.recovery import reclaim_dead_runs
 from orchestration.supervise import supervise
+from settings import SettingError
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 
@@ -42,8 +43,12 @@ def main(argv: list[str]) -> int:
         return 2
     start, end = argv
     try:
+        check_environment()
+        # Only now: the partitions read the settings when imported.
+        from orchestration.partitions import daily_partitions
+
         validate_backfill_range(start, end, daily_partitions, dt.datetime.now(dt.UTC))
-    except BackfillRangeError as error:
+    except (SettingError, BackfillRangeError) as error:
         print(f"make backfill: {error}", file=sys.stderr)
         return 2
     with dg.DagsterInstance.get() as instance:

@@ -11,12 +11,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+from orchestration.preflight import check_environment
 from orchestration.supervise import supervise
+from settings import SettingError
 
 BIN = Path(sys.executable).parent
 
 
 def main() -> int:
+    try:
+        check_environment()
+    except SettingError as error:
+        print(f"make dev: {error}", file=sys.stderr)
+        return 2
     port = os.environ.get("DAGSTER_PORT", "3000")
     api = subprocess.Popen([str(BIN / "python"), "-m", "jaffle_api"], start_new_session=True)
     try:

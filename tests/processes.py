@@ -92,6 +92,8 @@ def wait_for(condition: Callable[[], object], timeout_s: float, what: str, poll_
 
 def step_started(home: Path, step_key: str) -> bool:
     """Whether a run in the instance at `home` has started the step `step_key`."""
+    if not (home / ".instance-ready").exists():
+        return False  # `make setup` has not created the instance yet
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for run in instance.get_runs():
             records = instance.get_records_for_run(
