@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -34,6 +35,8 @@ class Received:
     text: str
     blocks: list | None
     ts: str
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (`time.monotonic()`)."""
 
 
 @dataclass(frozen=True)
