@@ -40,6 +40,8 @@ _ITEM = pa.struct(list(ITEMS_SCHEMA))
 _REQUIRED_ORDER_FIELDS = ("id", "ordered_at")
 _REQUIRED_ITEM_FIELDS = ("id", "order_id")
 _AMOUNTS = ("subtotal", "tax_paid", "order_total")
+# What makes two copies of an order id the same order (besides their items).
+_CONTENT_FIELDS = ("customer_id", "store_id", "ordered_at", *_AMOUNTS)
 # What goes wrong converting Python values to Arrow (ArrowInvalid is a ValueError, ArrowTypeError
 # a TypeError; an int beyond int64 is an OverflowError; a non-object has no `.get`).
 _CONVERSION_ERRORS = (TypeError, ValueError, OverflowError, AttributeError)
@@ -147,7 +149,7 @@ class OrderScreen:
         self.seen += len(records)
         rejected: list[Rejected] = []
         try:
-            orders, items, item_parents = _convert(records)
+            orders, items, item_parents, parents, fields = _convert(records)
             fits = self._fits(orders, items, item_parents)
         except _CONVERSION_ERRORS:
             fits = False
@@ -162,8 +164,8 @@ class OrderScreen:
                 else:
                     valid.append(record)
             records = valid
-            orders, items, item_parents = _convert(records)
-        orders, items, duplicates = self._drop_later_copies(records, orders, items, item_parents)
+            orders, items, item_parents, parents, fields = _convert(records)
+        orders, items, duplicates = self._drop_later_copies(records, orders, items, parents, fields)
         rejected += [
             self._reject(
                 record,
@@ -252,13 +254,18 @@ class OrderScreen:
                 )
 
     def _drop_later_copies(
-        self, records: list, orders: pa.Table, items: pa.Table, item_parents: pa.Array
+        self,
+        records: list,
+        orders: pa.Table,
+        items: pa.Table,
+        parents: np.ndarray,
+        fields: dict[str, list],
     ) -> tuple[pa.Table, pa.Table, list[tuple[int, dict]]]:
         """Keep the first copy of each order id in the window; return the conflicting copies."""
         if not orders.num_rows:
             return orders, items, []
-        keys = np.fromiter(map(hash, orders["id"].to_pylist()), np.int64, orders.num_rows)
-        contents = np.fromiter(map(_content_hash, records), np.int64, len(records))
+        keys = np.fromiter(map(hash, fields["id"]), np.int64, orders.num_rows)
+        contents = _content_hashes(fields, items, parents)
         taken, taken_contents = self.first_copies.lookup(keys)
         unique_keys, first_in_page = np.unique(keys, return_index=True)
         is_first = np.zeros(len(keys), dtype=bool)
@@ -273,7 +280,7 @@ class OrderScreen:
         conflicting = ~keep & (contents != first_contents)
         self.dropped_copies += int((~keep & ~conflicting).sum())
         self.first_copies.add(keys[keep], contents[keep])
-        item_keep = pc.take(pa.array(keep), pc.list_parent_indices(_items_column(records)))
+        item_keep = pa.array(keep[parents])
         duplicates = [(int(i) + 1, records[i]) for i in np.flatnonzero(conflicting)]
         return orders.filter(pa.array(keep)), items.filter(item_keep), duplicates
 
@@ -293,11 +300,14 @@ class OrderScreen:
         return self.window.first_day
 
 
-def _convert(records: list) -> tuple[pa.Table, pa.Table, pa.Array]:
-    """The orders, their items, and for each item the id of the order it was listed in."""
+def _convert(records: list) -> tuple[pa.Table, pa.Table, pa.Array, np.ndarray, dict[str, list]]:
+    """The orders, their items, for each item the id and the position of the order it was
+    listed in, and the records' fields as lists (read once, reused for the content hashes)."""
+    fields: dict[str, list] = {}
 
     def values(name: str) -> list:
-        return [record.get(name) for record in records]
+        fields[name] = [record.get(name) for record in records]
+        return fields[name]
 
     def integers(name: str) -> pa.Array:
         # Inferred, then checked: asked for int64 outright, Arrow would truncate 12.5 to 12.
@@ -322,30 +332,24 @@ def _convert(records: list) -> tuple[pa.Table, pa.Table, pa.Array]:
         ],
         schema=ORDERS_SCHEMA,
     )
-    nested = _items_column(records)
+    nested = pa.array(values("items"), pa.list_(_ITEM))
     # StructArray.flatten(), unlike .field(), carries a null item into each of its fields.
     items = pa.Table.from_arrays(nested.flatten().flatten(), schema=ITEMS_SCHEMA)
-    item_parents = pc.take(orders["id"], pc.list_parent_indices(nested))
-    return orders, items, item_parents
+    parents = pc.list_parent_indices(nested)
+    item_parents = pc.take(orders["id"], parents)
+    return orders, items, item_parents, parents.to_numpy().astype(np.intp), fields
 
 
-def _items_column(records: list) -> pa.Array:
-    return pa.array([record.get("items") for record in records], pa.list_(_ITEM))
-
-
-def _content_hash(record: dict) -> int:
-    items = record.get("items") or ()
-    return hash(
-        (
-            record.get("customer_id"),
-            record.get("store_id"),
-            record.get("ordered_at"),
-            record.get("subtotal"),
-            record.get("tax_paid"),
-            record.get("order_total"),
-            tuple((item.get("id"), item.get("sku")) for item in items),
-        )
-    )
+def _content_hashes(fields: dict[str, list], items: pa.Table, parents: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each order's fields and of its basket (items in any order), built with
+    `map` and numpy rather than a Python function per order (~3x faster)."""
+    columns = [fields[name] for name in _CONTENT_FIELDS]
+    own = np.fromiter(map(hash, zip(*columns, strict=True)), np.int64, len(fields["id"]))
+    pairs = zip(items["id"].to_pylist(), items["sku"].to_pylist(), strict=True)
+    item_hashes = np.fromiter(map(hash, pairs), np.int64, items.num_rows)
+    basket = np.zeros(len(own), np.uint64)
+    np.add.at(basket, parents, item_hashes.view(np.uint64))  # wraps around, as a hash may
+    return (own.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + basket).view(np.int64)
 
 
 def _label(order: dict, position: int, page_url: str) -> str:
