@@ -18,7 +18,7 @@ MANIFEST := $(DBT_DIR)/target/manifest.json
 DBT_SOURCES := $(shell find $(DBT_DIR) -path $(DBT_DIR)/target -prune -o -path $(DBT_DIR)/logs -prune \
 	-o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.yaml' \) -print)
 
-.PHONY: help setup dev api test backfill bench lint format clean secrets
+.PHONY: help setup dev api serve serve-env test backfill bench lint format clean secrets
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,10 +41,11 @@ $(VENV)/.project-bytecode: $(BIN)/dagster $(PROJECT_SOURCES)
 	$(BIN)/python -m compileall -q $(PROJECT_PACKAGES)
 	@touch $@
 
-# The instance config the project ships, in the (git-ignored) instance folder.
+# The instance config the project ships, in the (git-ignored) instance folder. A config that
+# sets its own storage (deploy/dagster.yaml: Postgres) is the operator's and is left alone.
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	@if grep -qs '^storage:' $@; then touch $@; else echo "cp dagster.yaml $@"; cp dagster.yaml $@; fi
 
 # Its storage, created once here so that two runs started together never both create it.
 $(DAGSTER_HOME)/.instance-ready: $(DAGSTER_HOME)/dagster.yaml $(BIN)/dagster
@@ -57,6 +58,16 @@ api: setup ## Run the local jaffle-shop API stand-in on 127.0.0.1:$API_PORT (def
 
 dev: setup ## Start the local API and `dagster dev` on 127.0.0.1:$DAGSTER_PORT (3000); Ctrl-C or SIGTERM stops both
 	@exec $(BIN)/python -m orchestration.dev
+
+# Checked before `setup`, so a fresh DAGSTER_HOME never gets the SQLite config by mistake.
+SERVE_VARS := DAGSTER_PG_HOST DAGSTER_PG_PORT DAGSTER_PG_USERNAME DAGSTER_PG_PASSWORD DAGSTER_PG_DB
+serve-env:
+	@missing=""; for v in $(SERVE_VARS); do test -n "$${!v}" || missing="$$missing $$v"; done; \
+	if [ -n "$$missing" ]; then echo "make serve: not set:$$missing (the Postgres instance of deploy/dagster.yaml)"; exit 2; fi
+	@grep -qs '^  postgres:' "$(DAGSTER_HOME)/dagster.yaml" || { echo "make serve: DAGSTER_HOME=$(DAGSTER_HOME) has no Postgres dagster.yaml: mkdir -p DIR && cp deploy/dagster.yaml DIR/ && export DAGSTER_HOME=DIR"; exit 2; }
+
+serve: serve-env setup ## Code server, webserver, daemon (+ local API) on one Postgres instance; needs DAGSTER_PG_*
+	@exec $(BIN)/python -m orchestration.serve
 
 test: setup ## Run the whole test suite
 	$(BIN)/pytest

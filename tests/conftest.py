@@ -18,6 +18,8 @@ os.environ.setdefault("STEP_RETRY_DELAY_S", "1")
 os.environ.setdefault("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.2")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The throwaway PostgreSQL cluster (`postgres_cluster`, `dagster_postgres`), shared by the session.
+pytest_plugins = ["tests.postgres"]
 
 
 @pytest.fixture(scope="session")

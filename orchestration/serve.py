@@ -1,0 +1,130 @@
+"""`make serve`: Dagster's production shape as separate processes on this machine, on 127.0.0.1.
+
+A gRPC code server holds the code and launches the runs; the webserver and the daemon load no
+code, they reach it through deploy/workspace.yaml; all three share the Postgres instance of
+DAGSTER_HOME (deploy/dagster.yaml). The local API stand-in runs beside them, as in `make dev`.
+The code server starts first and must have loaded the definitions before the others start. Any
+stop signal (Ctrl-C, SIGTERM, SIGHUP) or the end of any one process stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from orchestration.preflight import check_environment
+from orchestration.supervise import Service, supervise_all
+from settings import INSTANCE_CONFIG, PROJECT_ROOT, SettingError
+
+BIN = Path(sys.executable).parent
+MODULE = "orchestration.definitions"
+LOCATION_NAME = "trifecta"
+WORKSPACE = PROJECT_ROOT / "deploy" / "workspace.yaml"
+INSTANCE_TEMPLATE = PROJECT_ROOT / "deploy" / "dagster.yaml"
+HOST = "127.0.0.1"
+# Dagster's own defaults: the webserver on 3000, a code server on 4000.
+DEFAULT_WEBSERVER_PORT = 3000
+DEFAULT_CODE_SERVER_PORT = 4000
+# Read by deploy/workspace.yaml, so the webserver and the daemon find the code server.
+CODE_SERVER_HOST_VAR = "DAGSTER_CODE_SERVER_HOST"
+CODE_SERVER_PORT_VAR = "DAGSTER_CODE_SERVER_PORT"
+POSTGRES_VARS = (
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_PORT",
+    "DAGSTER_PG_USERNAME",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
+)
+
+
+def services(webserver_port: int, code_server_port: int) -> list[Service]:
+    """The processes `make serve` runs, in start order."""
+    return [
+        Service("api", [str(BIN / "python"), "-m", "jaffle_api"]),
+        Service(
+            "code-server",
+            [
+                str(BIN / "dagster"),
+                "code-server",
+                "start",
+                "-m",
+                MODULE,
+                "--location-name",
+                LOCATION_NAME,
+                "-h",
+                HOST,
+                "-p",
+                str(code_server_port),
+            ],
+            ready=lambda: code_server_ready(HOST, code_server_port),
+        ),
+        Service(
+            "webserver",
+            [
+                str(BIN / "dagster-webserver"),
+                "-h",
+                HOST,
+                "-p",
+                str(webserver_port),
+                "-w",
+                str(WORKSPACE),
+            ],
+        ),
+        Service("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)]),
+    ]
+
+
+def code_server_ready(host: str, port: int) -> bool:
+    """Whether the code server answers with the loaded definitions (not merely listens)."""
+    from dagster._grpc.client import DagsterGrpcClient
+
+    try:
+        DagsterGrpcClient(port=port, host=host).list_repositories()
+    except Exception:
+        return False
+    return True
+
+
+def check_serve_environment(environ: os._Environ | dict[str, str] = os.environ) -> None:
+    """Raises `SettingError` unless the Postgres variables are set and DAGSTER_HOME's instance
+    keeps its storage in Postgres (the processes would not share a SQLite instance safely)."""
+    missing = [name for name in POSTGRES_VARS if not environ.get(name)]
+    if missing:
+        raise SettingError(
+            f"{', '.join(missing)} not set: the services share a Postgres instance "
+            f"({INSTANCE_TEMPLATE.relative_to(PROJECT_ROOT)} reads {', '.join(POSTGRES_VARS)})."
+        )
+    config = check_environment()
+    instance_config = config.dagster_home / INSTANCE_CONFIG
+    storage = (yaml.safe_load(instance_config.read_text()) or {}).get("storage") or {}
+    if "postgres" not in storage:
+        raise SettingError(
+            f"DAGSTER_HOME={config.dagster_home} keeps the instance in SQLite: point DAGSTER_HOME "
+            f"at a folder holding {INSTANCE_TEMPLATE.relative_to(PROJECT_ROOT)} (mkdir -p DIR && "
+            f"cp {INSTANCE_TEMPLATE} DIR/ && export DAGSTER_HOME=DIR)."
+        )
+
+
+def main() -> int:
+    try:
+        check_serve_environment()
+    except SettingError as error:
+        print(f"make serve: {error}", file=sys.stderr)
+        return 2
+    webserver_port = int(os.environ.get("DAGSTER_PORT", DEFAULT_WEBSERVER_PORT))
+    code_server_port = int(os.environ.get(CODE_SERVER_PORT_VAR, DEFAULT_CODE_SERVER_PORT))
+    os.environ[CODE_SERVER_HOST_VAR] = HOST
+    os.environ[CODE_SERVER_PORT_VAR] = str(code_server_port)
+    print(
+        f"make serve: code server on {HOST}:{code_server_port}, "
+        f"UI on http://{HOST}:{webserver_port}",
+        flush=True,
+    )
+    return supervise_all(services(webserver_port, code_server_port))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
