@@ -1,17 +1,26 @@
 """A failed dbt step, retried by Dagster, rebuilds only what failed and what it had skipped."""
 
 import json
+import os
 import threading
 import time
 
 import dagster as dg
 import duckdb
+import pytest
 
 from orchestration.definitions import defs
-from tests.support import run_partition_range
+from tests.support import fetch_all, run_partition_range
+from transform import invocation
 from transform.invocation import step_target_path
 
 DAY = "2024-07-01"
+
+
+@pytest.fixture(autouse=True)
+def own_dbt_target(tmp_path, monkeypatch):
+    """dbt's step folders for this test alone: other runs on the machine write the shared ones."""
+    monkeypatch.setattr(invocation, "TARGET_ROOT", tmp_path / "dbt_target")
 
 
 def _rename(warehouse, old: str, new: str) -> None:
@@ -62,3 +71,65 @@ def test_a_retried_dbt_step_rebuilds_only_what_failed(api_url, warehouse):
     assert dg.AssetKey(["marts", "supplies"]) in materialized
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*) from marts.supplies").fetchone()[0] > 0
+
+
+def _unset_when_retry_is_scheduled(instance, step: str, name: str, done: threading.Event):
+    """Drop the environment variable `name` once Dagster has scheduled a retry of `step`."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not done.is_set():
+        for run in instance.get_runs(limit=1):
+            records = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY)
+            if any(r.step_key == step for r in records):
+                os.environ.pop(name, None)
+                return
+        time.sleep(0.2)
+
+
+def test_a_retry_after_dbt_failed_to_start_builds_this_partition_not_an_older_one(
+    api_url, warehouse, monkeypatch
+):
+    day = "2024-07-02"
+    with dg.DagsterInstance.ephemeral() as instance:
+        # An earlier run of another partition leaves its run_results.json in the step's folder.
+        assert run_partition_range(defs, instance, DAY, DAY).success
+        earlier = json.loads(
+            (step_target_path("dbt_daily_models") / "run_results.json").read_text()
+        )
+        assert earlier["args"]["vars"] == {"min_date": DAY, "max_date": DAY}
+
+        # The first attempt of the dbt step fails in dbt's start-up (an unknown profile
+        # target), before dbt writes any results of its own; the retry starts cleanly.
+        monkeypatch.setenv("DBT_TARGET", "no_such_target")
+        done = threading.Event()
+        watcher = threading.Thread(
+            target=_unset_when_retry_is_scheduled,
+            args=(instance, "dbt_daily_models", "DBT_TARGET", done),
+        )
+        watcher.start()
+        try:
+            steps = [
+                a for a in defs.assets if a.node_def.name in {"raw_orders", "dbt_daily_models"}
+            ]
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance,
+                asset_selection=[key for step in steps for key in step.keys],
+                partition_key=day,
+                raise_on_error=False,
+            )
+        finally:
+            done.set()
+            watcher.join()
+
+    restarts = [e.step_key for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+    assert restarts == ["dbt_daily_models"]
+    assert result.success
+    served = fetch_all(api_url, "orders", start_date=day, end_date=day)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        built = con.execute(
+            "select count(*) from marts.orders where order_date = ?", [day]
+        ).fetchone()[0]
+        revenue_days = con.execute(
+            "select count(distinct order_date) from marts.daily_revenue"
+        ).fetchone()[0]
+    assert built == len(served) > 0
+    assert revenue_days == 2
