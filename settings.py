@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,10 +20,25 @@ LOCAL_API_URL = "http://127.0.0.1:8000/api/v1"
 PUBLIC_API_URL = "https://jaffle-shop.dlthub.com/api/v1"
 DEFAULT_DUCKDB_PATH = PROJECT_ROOT / "data" / "warehouse.duckdb"
 INSTANCE_CONFIG = "dagster.yaml"
+WAREHOUSES = ("duckdb", "postgres")
+# The libpq variables, the only source of the Postgres warehouse's credentials.
+POSTGRES_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
 
 
 class SettingError(ValueError):
     """A setting is present but unusable; the message names it and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class PostgresWarehouse:
+    """Where the Postgres warehouse is, from the libpq variables (PGHOST, PGPORT, PGUSER,
+    PGPASSWORD, PGDATABASE): the same ones psql, dbt's profile and dlt read here."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    database: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,16 @@ class Settings:
     max_rejected_share: float = 0.01
     """MAX_REJECTED_SHARE: above this share of a window's orders rejected to raw.dead_letter,
     the load fails and writes nothing of the window (0.01 = 1%)."""
+    warehouse: str = "duckdb"
+    """WAREHOUSE: `duckdb` (the embedded file at DUCKDB_PATH) or `postgres` (from the PG*
+    variables). dlt, dbt, the checks and the row counts all follow it."""
+    postgres: PostgresWarehouse | None = None
+    """The Postgres warehouse when WAREHOUSE=postgres, else None."""
+
+    @property
+    def single_writer(self) -> bool:
+        """DuckDB allows one writer process: writers then queue in the `duckdb` pool."""
+        return self.warehouse == "duckdb"
 
 
 def _share_setting(name: str, default: float) -> float:
@@ -160,6 +185,35 @@ def _dagster_home() -> Path | None:
     return home
 
 
+def _warehouse() -> str:
+    raw = (os.environ.get("WAREHOUSE") or "duckdb").strip().lower()
+    if raw not in WAREHOUSES:
+        raise SettingError(
+            f"WAREHOUSE={raw!r} is not a warehouse this platform builds: set it to "
+            f"{' or '.join(WAREHOUSES)} (default duckdb)."
+        )
+    return raw
+
+
+def _postgres() -> PostgresWarehouse:
+    missing = [name for name in POSTGRES_VARIABLES if not os.environ.get(name)]
+    if missing:
+        raise SettingError(
+            f"WAREHOUSE=postgres needs {', '.join(missing)}: set the libpq variables "
+            f"{', '.join(POSTGRES_VARIABLES)} to the warehouse's server, role and database."
+        )
+    raw_port = os.environ["PGPORT"]
+    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        raise SettingError(f"PGPORT={raw_port!r} is not a port number (Postgres' default 5432).")
+    return PostgresWarehouse(
+        host=os.environ["PGHOST"],
+        port=int(raw_port),
+        user=os.environ["PGUSER"],
+        password=os.environ["PGPASSWORD"],
+        database=os.environ["PGDATABASE"],
+    )
+
+
 def load() -> Settings:
     """Read and check the settings now (not at import), so tests and CLIs can set the
     environment first. Raises `SettingError` naming the first unusable setting."""
@@ -171,4 +225,6 @@ def load() -> Settings:
         step_retry_delay_s=_int_setting("STEP_RETRY_DELAY_S", 30),
         dagster_home=_dagster_home(),
         max_rejected_share=_share_setting("MAX_REJECTED_SHARE", 0.01),
+        warehouse=(warehouse := _warehouse()),
+        postgres=_postgres() if warehouse == "postgres" else None,
     )

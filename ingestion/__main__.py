@@ -9,13 +9,12 @@ import argparse
 import datetime as dt
 import sys
 
-import duckdb
-
 import settings
 from ingestion.dead_letter import rejected_counts
-from ingestion.pipeline import LOADER_FILE_FORMAT, make_pipeline
+from ingestion.pipeline import loader_file_format, make_pipeline
 from ingestion.reachability import ApiUnreachableError, ensure_api_reachable
 from ingestion.source import ORDERS, REFERENCE_RESOURCES, jaffle_shop_source, rejected_share_error
+from warehouse import read_only
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -52,9 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         max_rejected_share=config.max_rejected_share,
     )
     try:
-        load_info = make_pipeline("jaffle_shop_cli", config.duckdb_path).run(
-            source, loader_file_format=LOADER_FILE_FORMAT
-        )
+        pipeline = make_pipeline("jaffle_shop_cli", config.duckdb_path, postgres=config.postgres)
+        load_info = pipeline.run(source, loader_file_format=loader_file_format(config.postgres))
     except Exception as error:
         too_many = rejected_share_error(error)
         if too_many is None:
@@ -63,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(load_info)
     if ORDERS in args.resources.split(","):
-        with duckdb.connect(str(config.duckdb_path), read_only=True) as warehouse:
+        with read_only() as warehouse:
             counts = rejected_counts(warehouse, args.start, args.end)
         detail = ", ".join(f"{kind}: {count}" for kind, count in counts.items())
         print(

@@ -1,4 +1,5 @@
-"""The dlt pipeline that loads into the DuckDB warehouse, and the settings that make it fast."""
+"""The dlt pipeline that loads into the warehouse (DuckDB, or Postgres with WAREHOUSE=postgres),
+and the settings that make it fast."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from pathlib import Path
 import dlt
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+from settings import PostgresWarehouse
+
 RAW_DATASET = "raw"
 
 # Parquet load files: dlt's default `insert_values` format is ~4x slower on DuckDB and holds
 # gigabytes in memory on a year of orders (figures in docs/benchmarks.md).
 LOADER_FILE_FORMAT = "parquet"
+# Postgres takes no parquet; dlt writes the Arrow tables as CSV and loads them with COPY.
+POSTGRES_LOADER_FILE_FORMAT = "csv"
 
 # dlt settings, set in code so that they hold whatever the working directory (dlt reads a
 # `.dlt/config.toml` relative to it); an environment variable of the same name overrides one.
@@ -36,7 +41,16 @@ def apply_dlt_settings() -> None:
         os.environ.setdefault(name, value)
 
 
-def make_pipeline(pipeline_name: str, duckdb_path: Path, pipelines_dir: Path | None = None):
+def loader_file_format(postgres: PostgresWarehouse | None = None) -> str:
+    return LOADER_FILE_FORMAT if postgres is None else POSTGRES_LOADER_FILE_FORMAT
+
+
+def make_pipeline(
+    pipeline_name: str,
+    duckdb_path: Path,
+    pipelines_dir: Path | None = None,
+    postgres: PostgresWarehouse | None = None,
+):
     """A pipeline writing to `raw` in `duckdb_path`.
 
     Each Dagster asset gets its own `pipeline_name`: dlt must never run two pipelines with the
@@ -46,6 +60,23 @@ def make_pipeline(pipeline_name: str, duckdb_path: Path, pipelines_dir: Path | N
     """
     apply_dlt_settings()
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    if postgres is not None:
+        # The Postgres warehouse (`postgres`, from the PG* variables) instead of the file.
+        return dlt.pipeline(
+            pipeline_name=pipeline_name,
+            destination=dlt.destinations.postgres(
+                credentials={
+                    "drivername": "postgresql",
+                    "host": postgres.host,
+                    "port": postgres.port,
+                    "username": postgres.user,
+                    "password": postgres.password,
+                    "database": postgres.database,
+                }
+            ),
+            dataset_name=RAW_DATASET,
+            pipelines_dir=str(pipelines_dir or pipelines_dir_for(duckdb_path, postgres)),
+        )
     credentials = DuckDbCredentials(
         str(duckdb_path), global_config={"memory_limit": DUCKDB_MEMORY_LIMIT}
     )
@@ -57,7 +88,10 @@ def make_pipeline(pipeline_name: str, duckdb_path: Path, pipelines_dir: Path | N
     )
 
 
-def pipelines_dir_for(duckdb_path: Path) -> Path:
-    """dlt's working directory for the warehouse `duckdb_path`: `data/warehouse.dlt/` for the
-    default `data/warehouse.duckdb`."""
+def pipelines_dir_for(duckdb_path: Path, postgres: PostgresWarehouse | None = None) -> Path:
+    """dlt's working directory for the warehouse: `data/warehouse.dlt/` for the default
+    `data/warehouse.duckdb`; for a Postgres warehouse, one per server and database beside it."""
+    if postgres is not None:
+        server = f"{postgres.host}-{postgres.port}-{postgres.database}"
+        return duckdb_path.parent / f"postgres-{server}.dlt"
     return duckdb_path.parent / f"{duckdb_path.stem}.dlt"

@@ -6,8 +6,8 @@ import io
 import dagster as dg
 
 import settings
-from orchestration.pools import DUCKDB_POOL
-from orchestration.warehouse import read_only
+from orchestration.pools import WAREHOUSE_POOL
+from warehouse import read_only
 
 DAILY_REVENUE = dg.AssetKey(["marts", "daily_revenue"])
 CHART_DAYS = 90
@@ -59,7 +59,7 @@ def render_chart(series: dict[str, list[tuple]]) -> bytes:
     key=["dashboards", "daily_revenue_chart"],
     deps=[DAILY_REVENUE, dg.AssetKey(["marts", "locations"])],
     group_name="dashboards",
-    pool=DUCKDB_POOL,
+    pool=WAREHOUSE_POOL,
     kinds={"matplotlib"},
     automation_condition=dg.AutomationCondition.eager(),
     # Unpartitioned, single-run so it can close a `--partition-range` run of everything.

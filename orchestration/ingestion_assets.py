@@ -13,7 +13,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 import settings
 from ingestion.dead_letter import rejected_counts
-from ingestion.pipeline import LOADER_FILE_FORMAT, make_pipeline
+from ingestion.pipeline import loader_file_format, make_pipeline
 from ingestion.reachability import ensure_api_reachable
 from ingestion.source import (
     ORDERS,
@@ -24,9 +24,9 @@ from ingestion.source import (
 from orchestration.api_source import JAFFLE_SHOP_API
 from orchestration.partitions import daily_partitions
 from orchestration.policies import ingestion_retry
-from orchestration.pools import DUCKDB_POOL
-from orchestration.warehouse import read_only
+from orchestration.pools import WAREHOUSE_POOL
 from orchestration.windows import partition_days
+from warehouse import read_only
 
 RAW_ORDERS = dg.AssetKey(["raw", ORDERS])
 
@@ -41,7 +41,7 @@ class RawTableTranslator(DagsterDltTranslator):
             group_name="raw",
             deps=[JAFFLE_SHOP_API],
             # Named here because the specs are built without a pipeline (see `_specs`).
-            kinds={"dlt", "duckdb"},
+            kinds={"dlt", settings.load().warehouse},
         )
 
 
@@ -55,12 +55,13 @@ def _specs(resources: tuple[str, ...]) -> list[dg.AssetSpec]:
 
 
 def _pipeline(name: str):
-    return _cached_pipeline(name, settings.load().duckdb_path)
+    config = settings.load()
+    return _cached_pipeline(name, config.duckdb_path, config.postgres)
 
 
 @functools.cache
-def _cached_pipeline(name: str, duckdb_path):
-    return make_pipeline(name, duckdb_path)
+def _cached_pipeline(name: str, duckdb_path, postgres):
+    return make_pipeline(name, duckdb_path, postgres=postgres)
 
 
 def _source(resources: tuple[str, ...], first_day=None, last_day=None):
@@ -95,7 +96,7 @@ def _orders_per_day(first_day, last_day) -> tuple[dict[str, int], dict[str, int]
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=ingestion_retry(),
-    pool=DUCKDB_POOL,
+    pool=WAREHOUSE_POOL,
 )
 def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Orders (and their `orders__items`) placed in the partition's days, merged on `id`."""
@@ -108,7 +109,7 @@ def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
                 dlt_source=_source((ORDERS,), first_day, last_day),
                 dlt_pipeline=_pipeline("jaffle_shop_orders"),
                 dagster_dlt_translator=TRANSLATOR,
-                loader_file_format=LOADER_FILE_FORMAT,
+                loader_file_format=loader_file_format(settings.load().postgres),
             )
         )
     except Exception as error:
@@ -139,7 +140,7 @@ def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     # Unpartitioned, but single-run so it can join a `--partition-range` run of everything.
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=ingestion_retry(),
-    pool=DUCKDB_POOL,
+    pool=WAREHOUSE_POOL,
 )
 def raw_reference(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Customers, products, stores and supplies: small, so fetched whole on every run."""
@@ -149,5 +150,5 @@ def raw_reference(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
         dlt_source=_source(REFERENCE_RESOURCES),
         dlt_pipeline=_pipeline("jaffle_shop_reference"),
         dagster_dlt_translator=TRANSLATOR,
-        loader_file_format=LOADER_FILE_FORMAT,
+        loader_file_format=loader_file_format(settings.load().postgres),
     )

@@ -12,7 +12,7 @@ from dagster_dbt import dbt_assets
 
 from orchestration.partitions import daily_partitions
 from orchestration.policies import DBT_RETRY
-from orchestration.pools import DUCKDB_POOL
+from orchestration.pools import WAREHOUSE_POOL
 from transform.invocation import TRANSLATOR, run_dbt_build
 from transform.project import manifest_path
 from transform.resource import DbtResource
@@ -27,7 +27,7 @@ PARTITIONED_MODELS = "tag:partitioned"
     partitions_def=daily_partitions,
     dagster_dbt_translator=TRANSLATOR,
     retry_policy=DBT_RETRY,
-    pool=DUCKDB_POOL,
+    pool=WAREHOUSE_POOL,
 )
 def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Iterator:
     yield from run_dbt_build(context, dbt, context.partition_time_window)
@@ -41,7 +41,7 @@ def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Ite
     # Unpartitioned, but single-run so it can join a `--partition-range` run of everything.
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=DBT_RETRY,
-    pool=DUCKDB_POOL,
+    pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Iterator:
     yield from run_dbt_build(context, dbt, None)

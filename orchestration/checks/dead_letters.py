@@ -9,9 +9,9 @@ import dagster as dg
 
 from ingestion.dead_letter import DEAD_LETTER, ORDERS_SOURCE, rejected_counts
 from orchestration.partitions import daily_partitions
-from orchestration.pools import DUCKDB_POOL
-from orchestration.warehouse import read_only
+from orchestration.pools import WAREHOUSE_POOL
 from orchestration.windows import partition_days
+from warehouse import read_only
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 _SAMPLE_REASONS = 5
@@ -21,7 +21,7 @@ _SAMPLE_REASONS = 5
     asset=RAW_ORDERS,
     blocking=False,
     partitions_def=daily_partitions,
-    pool=DUCKDB_POOL,
+    pool=WAREHOUSE_POOL,
     description="No order of the partition was rejected to raw.dead_letter.",
 )
 def no_rejected_records(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:

@@ -7,9 +7,9 @@ missing or broken raw data.
 import dagster as dg
 
 from orchestration.partitions import daily_partitions
-from orchestration.pools import DUCKDB_POOL
-from orchestration.warehouse import read_only
+from orchestration.pools import WAREHOUSE_POOL
 from orchestration.windows import partition_days
+from warehouse import read_only
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 
@@ -22,7 +22,7 @@ def _days(context: dg.AssetCheckExecutionContext):
     asset=RAW_ORDERS,
     blocking=True,
     partitions_def=daily_partitions,
-    pool=DUCKDB_POOL,
+    pool=WAREHOUSE_POOL,
     description="Every day of the partition has orders in raw.orders.",
 )
 def orders_present_every_day(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
@@ -31,8 +31,8 @@ def orders_present_every_day(context: dg.AssetCheckExecutionContext) -> dg.Asset
         rows = warehouse.execute(
             """
             with days as (
-                select cast(range as date) as day
-                from range(cast(? as date), cast(? as date) + interval 1 day, interval 1 day)
+                select cast(generate_series as date) as day
+                from generate_series(cast(? as date), cast(? as date), interval '1 day')
             )
             select days.day, count(orders.id)
             from days
@@ -57,7 +57,7 @@ def orders_present_every_day(context: dg.AssetCheckExecutionContext) -> dg.Asset
     asset=RAW_ORDERS,
     blocking=True,
     partitions_def=daily_partitions,
-    pool=DUCKDB_POOL,
+    pool=WAREHOUSE_POOL,
     description="Order and item ids in the partition are present and unique.",
 )
 def order_keys_unique_and_not_null(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:

@@ -7,9 +7,9 @@ so a filter, join or rounding bug that loses or doubles orders fails loudly.
 import dagster as dg
 
 from orchestration.partitions import daily_partitions
-from orchestration.pools import DUCKDB_POOL
-from orchestration.warehouse import read_only
+from orchestration.pools import WAREHOUSE_POOL
 from orchestration.windows import partition_days
+from warehouse import read_only
 
 MART_ORDERS = dg.AssetKey(["marts", "orders"])
 
@@ -32,7 +32,7 @@ from raw_orders, mart_orders
 @dg.asset_check(
     asset=MART_ORDERS,
     partitions_def=daily_partitions,
-    pool=DUCKDB_POOL,
+    pool=WAREHOUSE_POOL,
     description="Order count and revenue of the partition equal raw.orders.",
 )
 def orders_reconcile_with_raw(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:

@@ -4,8 +4,8 @@ marts catch what breaks, this catches what changed before it breaks anything."""
 
 import dagster as dg
 
-from orchestration.pools import DUCKDB_POOL
-from orchestration.warehouse import read_only
+from orchestration.pools import WAREHOUSE_POOL
+from warehouse import read_only
 
 # The columns the dbt staging models rely on, per raw table (dlt's own `_dlt_*` aside).
 EXPECTED_RAW_COLUMNS: dict[str, dict[str, str]] = {
@@ -74,7 +74,7 @@ def _build_check(resource: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(["raw", resource]),
         name="schema_unchanged",
-        pool=DUCKDB_POOL,
+        pool=WAREHOUSE_POOL,
         description="Columns and types of the raw table(s) match what staging expects.",
     )
     def _check() -> dg.AssetCheckResult:

@@ -16,7 +16,7 @@ renamed as (
         name as location_name,
 
         ---------- numerics
-        cast(tax_rate as double) as tax_rate,
+        cast(tax_rate as double precision) as tax_rate,
 
         ---------- timestamps
         cast(opened_at at time zone 'UTC' as date) as opened_date

@@ -1,0 +1,135 @@
+"""WAREHOUSE=postgres: the same backfill into a Postgres warehouse, with the Dagster instance on
+Postgres too (deploy/dagster.yaml), ends with the same marts as one into DuckDB.
+
+A throwaway cluster (tests/postgres.py) on 127.0.0.1; `make backfill` as a real process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import shutil
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orchestration.definitions import defs
+from tests.postgres import postgres_cluster  # noqa: F401 (the session's throwaway cluster)
+from tests.processes import PROJECT_ROOT, make_backfill
+from tests.support import fetch_all, run_partition_range
+
+START, END = "2024-03-01", "2024-03-07"
+MARTS = ("customers", "daily_revenue", "locations", "order_items", "orders", "products", "supplies")
+
+
+def mart_rows(execute) -> dict[str, Counter]:
+    """Every mart as a multiset of rows, columns in table order."""
+    tables = {}
+    for table in MARTS:
+        columns = [
+            name
+            for (name,) in execute(
+                "select column_name from information_schema.columns "
+                f"where table_schema = 'marts' and table_name = '{table}' "
+                "order by ordinal_position"
+            )
+        ]
+        select = ", ".join(f'"{column}"' for column in columns)
+        tables[table] = Counter(
+            tuple(_plain(value) for value in row)
+            for row in execute(f'select {select} from marts."{table}"')
+        )
+    return tables
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return str(value.quantize(Decimal("0.01")))
+    if isinstance(value, float):
+        return round(value, 9)
+    return value
+
+
+@pytest.fixture
+def postgres_env(postgres_cluster, tmp_path):  # noqa: F811
+    """A warehouse database and an instance database, and DAGSTER_HOME with deploy/dagster.yaml."""
+    warehouse = postgres_cluster.create_database(f"warehouse_{tmp_path.name[-8:]}".lower())
+    instance = postgres_cluster.create_database(f"dagster_{tmp_path.name[-8:]}".lower())
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    yield (
+        {
+            "WAREHOUSE": "postgres",
+            **warehouse.libpq_env(),
+            **instance.dagster_env(),
+            "DAGSTER_HOME": str(home),
+            # Still set: dlt's working folder for the warehouse lives beside it.
+            "DUCKDB_PATH": str(tmp_path / "unused.duckdb"),
+        },
+        warehouse,
+    )
+    postgres_cluster.drop_database(warehouse.dbname)
+    postgres_cluster.drop_database(instance.dbname)
+
+
+def test_a_postgres_backfill_equals_a_duckdb_one_and_reconciles_with_the_api(
+    api_url, tmp_path, postgres_env
+):
+    env, warehouse = postgres_env
+    code, output = make_backfill(
+        START, END, {**env, "JAFFLE_API_URL": api_url}, tmp_path / "backfill.log"
+    )
+    assert code == 0, output[-3000:]
+
+    with contextlib.closing(warehouse.connect()) as con, con.cursor() as cur:
+
+        def on_postgres(sql):
+            cur.execute(sql)
+            return cur.fetchall()
+
+        postgres_marts = mart_rows(on_postgres)
+    duckdb_path = tmp_path / "duckdb.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DUCKDB_PATH", str(duckdb_path))
+        patch.delenv("WAREHOUSE", raising=False)
+        with dg.instance_for_test() as instance:
+            assert run_partition_range(defs, instance, START, END).success
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        duckdb_marts = mart_rows(lambda sql: con.execute(sql).fetchall())
+
+    for table in MARTS:
+        assert postgres_marts[table] == duckdb_marts[table], f"marts.{table} differs"
+
+    api_orders = fetch_all(api_url, "orders", start_date=START, end_date=END)
+    orders = postgres_marts["orders"]
+    assert sum(orders.values()) == len(api_orders)
+    with contextlib.closing(warehouse.connect()) as con, con.cursor() as cur:
+        cur.execute("select order_id from marts.orders")
+        assert {row[0] for row in cur.fetchall()} == {order["id"] for order in api_orders}
+        cur.execute("select order_date, sum(order_total) from marts.orders group by 1")
+        revenue = {day: str(total) for day, total in cur.fetchall()}
+    expected: Counter = Counter()
+    for order in api_orders:
+        expected[dt.date.fromisoformat(order["ordered_at"][:10])] += order["order_total"]
+    assert revenue == {day: f"{cents / 100:.2f}" for day, cents in expected.items()}
+
+
+def test_the_runs_of_a_postgres_instance_are_in_postgres(api_url, tmp_path, postgres_env):
+    env, _ = postgres_env
+    code, output = make_backfill(
+        "2024-03-01", "2024-03-01", {**env, "JAFFLE_API_URL": api_url}, tmp_path / "b.log"
+    )
+    assert code == 0, output[-3000:]
+    home = Path(env["DAGSTER_HOME"])
+    assert not (home / "history").exists()  # no SQLite run storage
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            runs = instance.get_runs()
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS]
