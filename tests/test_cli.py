@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 from tests.support import fetch_all, query
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +51,17 @@ def test_cli_rejects_an_unknown_partition_with_a_clear_error(warehouse, dagster_
     result = _materialize_everything("--partition", "2099-01-01")
     assert result.returncode != 0
     assert "2099-01-01" in result.stderr
+    # Refused before anything ran: no warehouse, and no run materialized anything.
+    assert not warehouse.exists()
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        materializations = [
+            record
+            for run in instance.get_runs()
+            for record in instance.all_logs(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            )
+        ]
+    assert materializations == []
 
 
 def test_backfill_range_check_names_the_valid_range():

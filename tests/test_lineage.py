@@ -16,6 +16,8 @@ STAGING = {
     "stg_locations",
     "stg_supplies",
 }
+# Checks of this project (not dbt tests) on dbt-built marts: reconciliation and freshness.
+OWN_MART_CHECKS = {"orders_reconcile_with_raw", "freshness_check"}
 MARTS = {"orders", "order_items", "customers", "products", "locations", "supplies", "daily_revenue"}
 
 
@@ -74,8 +76,42 @@ def test_partitioned_assets_share_one_daily_partitioning():
 def test_every_step_that_touches_the_warehouse_is_in_the_duckdb_pool():
     steps = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.is_executable]
     steps += [c for c in defs.asset_checks if "freshness" not in c.node_def.name]
-    assert len(steps) >= 10
+    # Exactly these: a new writer must be added here, and to the pool, on purpose.
+    assert sorted(step.node_def.name for step in steps) == [
+        "dashboards__daily_revenue_chart",
+        "dbt_daily_models",
+        "dbt_models",
+        "marts__orders_orders_reconcile_with_raw",
+        "raw__customers_schema_unchanged",
+        "raw__orders_no_rejected_records",
+        "raw__orders_order_keys_unique_and_not_null",
+        "raw__orders_orders_present_every_day",
+        "raw__orders_schema_unchanged",
+        "raw__products_schema_unchanged",
+        "raw__stores_schema_unchanged",
+        "raw__supplies_schema_unchanged",
+        "raw_orders",
+        "raw_reference",
+    ]
     for step in steps:
         if step.is_observable:  # the API observation reads no warehouse
             continue
         assert step.op.pool == "duckdb", step.node_def.name
+
+
+def test_every_dbt_model_and_test_of_the_manifest_is_an_asset_or_a_check():
+    manifest = json.loads(manifest_path().read_text())
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    graph = _graph()
+    dbt_assets = {k for k in graph.get_all_asset_keys() if "dbt" in graph.get(k).kinds}
+    dbt_checks = {
+        key for key in graph.asset_check_keys if "dbt" in graph.get(key.asset_key).kinds
+    } - {key for key in graph.asset_check_keys if key.name in OWN_MART_CHECKS}
+    assert len(dbt_assets) == len(models) == len(STAGING) + len(MARTS)
+    assert len(dbt_checks) == len(tests)
+    # Everything else materializable: one dlt asset per raw table, and the dashboard.
+    others = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable} - dbt_assets
+    assert others == {dg.AssetKey(["raw", t]) for t in RAW} | {
+        dg.AssetKey(["dashboards", "daily_revenue_chart"])
+    }
