@@ -140,7 +140,9 @@ class Platform:
     def assert_alerted_once(self, what: str, *needles: str) -> list[str]:
         """Wait for a message with each needle, let the sensors tick on, then expect each
         exactly once; returns their texts."""
-        self.wait_for(what, lambda: all(self.slack.messages_about(n) for n in needles))
+        self.wait_for(
+            what, lambda: all(self.slack.messages_about(n) for n in needles), timeout_s=60
+        )
         latest = max(self.slack.messages_about(n)[0].at for n in needles)
         time.sleep(max(0.0, latest + SETTLE_S - time.monotonic()))
         texts = []
