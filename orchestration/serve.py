@@ -2,9 +2,10 @@
 
 A gRPC code server holds the code and launches the runs; the webserver and the daemon load no
 code, they reach it through deploy/workspace.yaml; all three share the Postgres instance of
-DAGSTER_HOME (deploy/dagster.yaml). The local API stand-in runs beside them, as in `make dev`.
-The code server starts first and must have loaded the definitions before the others start. Any
-stop signal (Ctrl-C, SIGTERM, SIGHUP) or the end of any one process stops them all.
+DAGSTER_HOME (deploy/dagster.yaml). When JAFFLE_API_URL points at the local API stand-in, it
+runs beside them, as in `make dev`. The code server starts first and must have loaded the
+definitions before the others start. Any stop signal (Ctrl-C, SIGTERM, SIGHUP) or the end of
+any one process stops them all.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -40,10 +42,11 @@ POSTGRES_VARS = (
 )
 
 
-def services(webserver_port: int, code_server_port: int) -> list[Service]:
+def services(webserver_port: int, code_server_port: int, with_api: bool = True) -> list[Service]:
     """The processes `make serve` runs, in start order."""
+    api = [Service("api", [str(BIN / "python"), "-m", "jaffle_api"])] if with_api else []
     return [
-        Service("api", [str(BIN / "python"), "-m", "jaffle_api"]),
+        *api,
         Service(
             "code-server",
             [
@@ -77,6 +80,16 @@ def services(webserver_port: int, code_server_port: int) -> list[Service]:
     ]
 
 
+def serves_the_standin(api_url: str) -> bool:
+    """Whether JAFFLE_API_URL points at the local stand-in (API_HOST:API_PORT): only then does
+    `make serve` start it, so a deployment on the real API has no stand-in to fail."""
+    from jaffle_api.settings import Settings as StandInSettings
+
+    standin, url = StandInSettings.from_env(), urlsplit(api_url)
+    local = {standin.host, "localhost"} if standin.host == "127.0.0.1" else {standin.host}
+    return url.hostname in local and url.port == standin.port
+
+
 def code_server_ready(host: str, port: int) -> bool:
     """Whether the code server answers with the loaded definitions (not merely listens)."""
     from dagster._grpc.client import DagsterGrpcClient
@@ -88,9 +101,10 @@ def code_server_ready(host: str, port: int) -> bool:
     return True
 
 
-def check_serve_environment(environ: os._Environ | dict[str, str] = os.environ) -> None:
-    """Raises `SettingError` unless the Postgres variables are set and DAGSTER_HOME's instance
-    keeps its storage in Postgres (the processes would not share a SQLite instance safely)."""
+def check_serve_environment(environ: os._Environ | dict[str, str] = os.environ) -> str:
+    """JAFFLE_API_URL, once checked; raises `SettingError` unless the Postgres variables are set
+    and DAGSTER_HOME's instance keeps its storage in Postgres (the processes would not share a
+    SQLite instance safely)."""
     missing = [name for name in POSTGRES_VARS if not environ.get(name)]
     if missing:
         raise SettingError(
@@ -106,11 +120,12 @@ def check_serve_environment(environ: os._Environ | dict[str, str] = os.environ) 
             f"at a folder holding {INSTANCE_TEMPLATE.relative_to(PROJECT_ROOT)} (mkdir -p DIR && "
             f"cp {INSTANCE_TEMPLATE} DIR/ && export DAGSTER_HOME=DIR)."
         )
+    return config.jaffle_api_url
 
 
 def main() -> int:
     try:
-        check_serve_environment()
+        api_url = check_serve_environment()
     except SettingError as error:
         print(f"make serve: {error}", file=sys.stderr)
         return 2
@@ -123,7 +138,7 @@ def main() -> int:
         f"UI on http://{HOST}:{webserver_port}",
         flush=True,
     )
-    return supervise_all(services(webserver_port, code_server_port))
+    return supervise_all(services(webserver_port, code_server_port, serves_the_standin(api_url)))
 
 
 if __name__ == "__main__":

@@ -156,6 +156,15 @@ def test_make_serve_binds_every_service_to_loopback():
     assert serve.HOST == "127.0.0.1"
 
 
+def test_make_serve_starts_the_standin_only_when_the_api_url_points_at_it(monkeypatch):
+    monkeypatch.setenv("API_PORT", "8123")
+    assert serve.serves_the_standin("http://127.0.0.1:8123/api/v1")
+    assert not serve.serves_the_standin("http://127.0.0.1:8000/api/v1")
+    assert not serve.serves_the_standin("https://jaffle-shop.dlthub.com/api/v1")
+    names = [service.name for service in serve.services(3000, 4000, with_api=False)]
+    assert names == ["code-server", "webserver", "daemon"]
+
+
 def test_make_serve_names_every_missing_postgres_variable(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DAGSTER_PG_HOST": "127.0.0.1"}
     result = subprocess.run(
