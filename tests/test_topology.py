@@ -317,3 +317,32 @@ def test_supervise_all_starts_nothing_after_a_service_that_never_gets_ready(tmp_
 
     assert supervise_all([never, after], grace_s=5) == 1
     assert not (tmp_path / "started").exists()
+
+
+def test_dagster_dev_keeps_its_state_in_the_postgres_instance(tmp_path, dagster_postgres):
+    from tests.dagster_dev import running_dagster_dev
+
+    home = production_home(tmp_path)
+    env = {
+        **dagster_postgres.dagster_env(),
+        "DAGSTER_HOME": str(home),
+        "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+    }
+    with running_dagster_dev(tmp_path, env) as base_url:
+        info = graphql(base_url, "{ instance { info } }")["instance"]["info"]
+        # The daemon records the schedules' and sensors' state in the instance.
+        wait_for(
+            lambda: instigators_in_postgres(dagster_postgres),
+            timeout_s=120,
+            what="the daemon to record schedule and sensor state",
+        )
+    assert "run_storage: PostgresRunStorage" in info
+    assert "event_log_storage: PostgresEventLogStorage" in info
+    assert "schedule_storage: PostgresScheduleStorage" in info
+    assert not list(home.rglob("*.db"))
+
+
+def instigators_in_postgres(settings) -> int:
+    with contextlib.closing(settings.connect()) as con, con.cursor() as cur:
+        cur.execute("select count(*) from instigators")
+        return cur.fetchone()[0]
