@@ -17,11 +17,12 @@ from pathlib import Path
 
 from bench import measures
 from bench.markdown import render
+from bench.postgres import postgres
 from bench.processes import ROOT
 from bench.report import machine, targets
 from bench.runs import dagster_materialize
 
-ITEMS = ("backfill", "daily", "load", "dev", "ingestion", "scale", "test")
+ITEMS = ("backfill", "daily", "load", "dev", "ingestion", "scale", "postgres", "test")
 # Ranges lie inside the stand-in's data (from 2024-01-01) and before yesterday.
 FULL = {"long": ("2024-01-01", "2024-12-30"), "short": ("2024-03-01", "2024-03-30")}
 QUICK = {"long": ("2024-03-01", "2024-03-30"), "short": ("2024-03-01", "2024-03-07")}
@@ -65,6 +66,7 @@ def _run_items(args: argparse.Namespace, plan: measures.Plan) -> tuple[dict, dic
         "dev": lambda: measures.dev_start(plan),
         "ingestion": lambda: measures.ingestion(plan),
         "scale": lambda: measures.scale(plan, items.get("backfill")),
+        "postgres": lambda: postgres(plan),
         "test": lambda: measures.make_test(plan),
     }
     keys = {"dev": "dev_start", "test": "make_test"}
