@@ -29,6 +29,7 @@ import pytest
 ROLE = "trifecta"
 _ADMIN = "postgres"
 _SERVICE_USER = "postgres"
+_PARENT, _PREFIX, _OWNER = "/tmp", "trifecta-pg-", "owner.pid"
 _START_TIMEOUT_S = 60
 
 
@@ -135,8 +136,10 @@ def throwaway_cluster() -> Iterator[PostgresCluster]:
     as_service_user = os.geteuid() == 0
     # Under /tmp, not pytest's tmp_path: its parents are private to root, and the server runs
     # as `postgres`, which must reach its data folder.
-    root = Path(tempfile.mkdtemp(prefix="trifecta-pg-", dir="/tmp"))
+    reap_orphaned_clusters()
+    root = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=_PARENT))
     root.chmod(0o755)
+    (root / _OWNER).write_text(str(os.getpid()))
     data, sockets, log = root / "data", root / "socket", root / "server.log"
     password, admin_password = secrets.token_hex(16), secrets.token_hex(16)
     port = _free_port()
@@ -198,6 +201,27 @@ def throwaway_cluster() -> Iterator[PostgresCluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def reap_orphaned_clusters() -> None:
+    """Stop and remove the clusters of test sessions that were killed (SIGKILL, a CI timeout)
+    before their teardown ran: the server outlives its session, holding a port and memory."""
+    bin_dir = None
+    for root in Path(_PARENT).glob(f"{_PREFIX}*"):
+        try:
+            owner = int((root / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # being created, or not one of ours
+        if _alive(owner):
+            continue
+        bin_dir = bin_dir or postgres_bin_dir()
+        if (root / "data" / "postmaster.pid").exists():
+            _run(
+                os.geteuid() == 0,
+                [str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"],
+                check=False,
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """One throwaway cluster shared by the session's tests; each test makes its own databases."""
@@ -236,6 +260,16 @@ def _wait_until_accepting(cluster: PostgresCluster) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _free_port() -> int:
