@@ -14,6 +14,7 @@ from orchestration.checks.raw_orders import order_keys_unique_and_not_null, orde
 from orchestration.checks.reconciliation import orders_reconcile_with_raw
 from orchestration.checks.schema_drift import raw_schema_checks
 from orchestration.dashboard import daily_revenue_chart
+from orchestration.executor import in_process_recording_host
 from orchestration.ingestion_assets import raw_orders, raw_reference
 from orchestration.policies import with_mart_freshness
 from orchestration.recovery import reclaim_dead_runs_sensor
@@ -46,7 +47,6 @@ defs = dg.Definitions(
     schedules=[daily_refresh_schedule, observe_api_schedule],
     sensors=[*alert_sensors, freshness_checks_sensor, reclaim_dead_runs_sensor],
     resources=build_resources(),
-    # DuckDB has one writer, so parallel steps buy nothing here; one process per run avoids
-    # paying Python and dbt start-up in every step (docs/benchmarks.md).
-    executor=dg.in_process_executor,
+    # One process per run, recording where it runs (orchestration/executor.py).
+    executor=in_process_recording_host,
 )

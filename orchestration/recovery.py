@@ -5,27 +5,28 @@ stays STARTED in the instance and keeps its claim on the `duckdb` pool's only sl
 later run waits forever ("Step blocked by limit for pool duckdb"). Dagster's run monitoring frees
 the slots of runs that *ended*, and ends runs whose worker its run launcher can health-check; a
 run started by `dagster asset materialize` has no launcher, and the default launcher has no
-health check. So the platform checks the one thing every run here records: the process that
-executes its steps ("Executing steps in process (pid: N)", the in-process executor's first
-engine event). A run whose process is gone is marked failed and its slots are freed.
+health check. So the platform checks the one thing every run here records: the host and the
+process that execute its steps (run tags written by orchestration/executor.py). A run of this
+machine whose process is gone is marked failed (which alerts) and its slots are freed; runs of
+other machines are never judged.
 
-The check reads process ids of this machine, which is right for the instance the project ships
-(one machine, SQLite). `make backfill` runs it before it launches, and the `reclaim_dead_runs`
-sensor runs it every minute under `dagster dev`, so the daily schedule cannot wedge either.
+`make backfill` runs the check before it launches, and the `reclaim_dead_runs` sensor every
+minute wherever the code location runs, so the daily schedule cannot wedge either.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
+from orchestration.executor import HOST_TAG, PID_TAG
+
 _UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-# The pid event is among a run's first engine events; later ones repeat "blocked by pool".
-_FIRST_ENGINE_EVENTS = 50
 
 
 @dataclass(frozen=True)
@@ -34,24 +35,15 @@ class ReclaimedRun:
     pid: int
 
 
-def run_process_id(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The pid of the process that executes the run's steps, as the run recorded it."""
-    records = instance.get_records_for_run(
-        run_id,
-        of_type=dg.DagsterEventType.ENGINE_EVENT,
-        limit=_FIRST_ENGINE_EVENTS,
-        ascending=True,
-    ).records
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        data = event.engine_event_data if event else None
-        pid = data.metadata.get("pid") if data and data.metadata else None
-        if pid is not None:
-            try:
-                return int(pid.value)
-            except (TypeError, ValueError):
-                return None
-    return None
+def run_process_id(run: dg.DagsterRun, host: str | None = None) -> int | None:
+    """The pid of the process executing the run's steps, if that process is on `host` (this
+    machine by default); None for runs of other machines or runs that recorded none."""
+    if run.tags.get(HOST_TAG) != (host or socket.gethostname()):
+        return None
+    try:
+        return int(run.tags[PID_TAG])
+    except (KeyError, ValueError):
+        return None
 
 
 def process_is_alive(pid: int, started_after: float | None = None) -> bool:
@@ -80,7 +72,7 @@ def reclaim_dead_runs(
     records = instance.get_run_records(filters=dg.RunsFilter(statuses=_UNFINISHED))
     for record in records:
         run = record.dagster_run
-        pid = run_process_id(instance, run.run_id)
+        pid = run_process_id(run)
         if pid is None or is_alive(pid, record.start_time):
             continue
         message = (

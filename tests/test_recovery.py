@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -213,3 +214,34 @@ def _mkdir(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+def test_only_dead_runs_of_this_machine_are_ended():
+    from dagster._core.test_utils import create_run_for_test
+
+    from orchestration.recovery import reclaim_dead_runs
+
+    host = socket.gethostname()
+    dead_pid = str(2**22 + 12345)  # beyond Linux's pid_max: no such process
+    with dg.instance_for_test() as instance:
+        runs = {
+            name: create_run_for_test(
+                instance,
+                job_name="__ASSET_JOB",
+                status=dg.DagsterRunStatus.STARTED,
+                tags={"trifecta/host": run_host, "trifecta/pid": pid},
+            ).run_id
+            for name, run_host, pid in [
+                ("dead here", host, dead_pid),
+                ("alive here", host, str(os.getpid())),
+                ("elsewhere", "another-machine", dead_pid),
+            ]
+        }
+        reclaimed = reclaim_dead_runs(instance, log=lambda message: None)
+        statuses = {name: instance.get_run_by_id(run_id).status for name, run_id in runs.items()}
+    assert [run.run_id for run in reclaimed] == [runs["dead here"]]
+    assert statuses == {
+        "dead here": dg.DagsterRunStatus.FAILURE,
+        "alive here": dg.DagsterRunStatus.STARTED,
+        "elsewhere": dg.DagsterRunStatus.STARTED,
+    }

@@ -1,0 +1,43 @@
+"""The platform's executor: Dagster's in-process executor, plus a note of where each run runs.
+
+DuckDB has one writer, so parallel steps buy nothing, and the in-process executor saves each
+step the Python and dbt start-up a subprocess would pay (docs/benchmarks.md). Before it executes
+a run's steps, it records the host and process as run tags, so that ending runs whose process
+died (orchestration/recovery.py) only ever judges runs of its own machine: on an instance shared
+by several machines, a run executing elsewhere is never mistaken for a dead one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import dagster as dg
+
+HOST_TAG = "trifecta/host"
+PID_TAG = "trifecta/pid"
+
+
+class _RecordingWhereItRuns(dg.Executor):
+    def __init__(self, inner: dg.Executor):
+        self._inner = inner
+
+    @property
+    def retries(self):
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self):
+        return self._inner.step_dependency_config
+
+    def execute(self, plan_context, execution_plan) -> Iterator[dg.DagsterEvent]:
+        plan_context.instance.add_run_tags(
+            plan_context.run_id, {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+        )
+        yield from self._inner.execute(plan_context, execution_plan)
+
+
+@dg.executor(name="in_process", config_schema=dg.in_process_executor.config_schema)
+def in_process_recording_host(init_context: dg.InitExecutorContext) -> dg.Executor:
+    return _RecordingWhereItRuns(dg.in_process_executor.executor_creation_fn(init_context))
