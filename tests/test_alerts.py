@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pytest
+import yaml
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
 from orchestration.alerts import grouping
@@ -30,6 +31,7 @@ from orchestration.alerts.messages import (
 from orchestration.alerts.run_failure import load_groups, load_pending, save_groups
 from orchestration.alerts.slack import AlertNotSent, SlackResource, slack_resource
 from orchestration.definitions import defs as platform
+from tests.conftest import PROJECT_ROOT
 from tests.slack_standin import TOKEN, WEBSERVER
 
 # The sensors as the platform registers them: dropping one from the definitions fails these.
@@ -108,13 +110,33 @@ def run_job(instance: dg.DagsterInstance, name: str, **kwargs) -> dg.ExecuteInPr
 # Fixtures: the real parts
 
 
-RUN_RETRIES = {"run_retries": {"enabled": True}}
+# The run retries of the instance config the project ships (retry a run whose process died,
+# not one whose step failed: the steps' retry policies own those).
+RUN_RETRIES = {
+    "run_retries": yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())["run_retries"]
+}
 
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    """A fresh in-memory instance with run retries on, as a deployment would have them."""
+    """A fresh in-memory instance with the shipped run retries."""
     with dg.DagsterInstance.ephemeral(settings=RUN_RETRIES) as instance:
+        yield instance
+
+
+@pytest.fixture
+def retrying_instance() -> Iterator[dg.DagsterInstance]:
+    """Run retries on step failures too, for runs tagged `dagster/max_retries`, so that an
+    in-process run can be one Dagster will retry (with the shipped config only a run whose
+    process died is, which needs a real process: tests/test_recovery.py)."""
+    settings = {
+        "run_retries": {
+            **RUN_RETRIES["run_retries"],
+            "retry_on_asset_or_op_failure": True,
+            "max_retries": 0,  # only runs tagged dagster/max_retries retry
+        }
+    }
+    with dg.DagsterInstance.ephemeral(settings=settings) as instance:
         yield instance
 
 
@@ -216,7 +238,10 @@ def test_run_alert_text_of_a_range_run_names_the_range(instance, slack):
     assert "*Partition:*" not in message.text
 
 
-def test_run_alert_skips_a_run_dagster_will_retry_and_sends_for_the_last_attempt(instance, slack):
+def test_run_alert_skips_a_run_dagster_will_retry_and_sends_for_the_last_attempt(
+    retrying_instance, slack
+):
+    instance = retrying_instance
     retried = run_job(
         instance, "ingest_orders", partition_key="2024-01-03", tags={"dagster/max_retries": "2"}
     )
@@ -276,8 +301,11 @@ def test_run_alert_grouping_posts_anew_after_the_window(instance, slack):
     assert "failed 2 times" not in slack.posts[1].text
 
 
-def test_through_dagsters_own_sensor_machinery_each_failed_run_alerts_once(instance, slack):
+def test_through_dagsters_own_sensor_machinery_each_failed_run_alerts_once(
+    retrying_instance, slack
+):
     """The daemon's path: Dagster's run-status cursor picks the failed runs of the location."""
+    instance = retrying_instance
 
     def evaluate(cursor: str | None):
         with dg.build_sensor_context(
