@@ -35,7 +35,7 @@ $(MANIFEST): $(BIN)/dagster $(DBT_SOURCES)
 	@touch $@
 
 # Compiled once here, so start-up is as fast where PYTHONDONTWRITEBYTECODE is set.
-PROJECT_PACKAGES := settings.py warehouse.py ingestion orchestration transform jaffle_api
+PROJECT_PACKAGES := settings.py warehouse.py core ingestion orchestration transform jaffle_api
 PROJECT_SOURCES := $(shell find $(PROJECT_PACKAGES) -name '*.py')
 $(VENV)/.project-bytecode: $(BIN)/dagster $(PROJECT_SOURCES)
 	$(BIN)/python -m compileall -q $(PROJECT_PACKAGES)

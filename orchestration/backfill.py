@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     try:
         check_environment()
         # Only now: the partitions read the settings when imported.
-        from orchestration.partitions import daily_partitions
+        from core.partitions import daily_partitions
 
         validate_backfill_range(start, end, daily_partitions, dt.datetime.now(dt.UTC))
     except (SettingError, BackfillRangeError) as error:

@@ -36,7 +36,7 @@ def validate_backfill_range(
 
 
 if __name__ == "__main__":
-    from orchestration.partitions import daily_partitions
+    from core.partitions import daily_partitions
 
     try:
         validate_backfill_range(*sys.argv[1:3], daily_partitions, dt.datetime.now(dt.UTC))

@@ -6,7 +6,7 @@ import io
 import dagster as dg
 
 import settings
-from orchestration.pools import WAREHOUSE_POOL
+from core.pools import WAREHOUSE_POOL
 from warehouse import read_only
 
 DAILY_REVENUE = dg.AssetKey(["marts", "daily_revenue"])

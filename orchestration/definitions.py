@@ -6,8 +6,10 @@
 
 import dagster as dg
 
+from core.policies import with_mart_freshness
+from ingestion.api_source import jaffle_shop_api
+from ingestion.assets import raw_orders, raw_reference
 from orchestration.alerts import alert_sensors
-from orchestration.api_source import jaffle_shop_api
 from orchestration.checks.dead_letters import no_rejected_records
 from orchestration.checks.freshness import daily_mart_freshness_checks, freshness_checks_sensor
 from orchestration.checks.raw_orders import order_keys_unique_and_not_null, orders_present_every_day
@@ -15,8 +17,6 @@ from orchestration.checks.reconciliation import orders_reconcile_with_raw
 from orchestration.checks.schema_drift import raw_schema_checks
 from orchestration.dashboard import daily_revenue_chart
 from orchestration.executor import in_process_recording_host
-from orchestration.ingestion_assets import raw_orders, raw_reference
-from orchestration.policies import with_mart_freshness
 from orchestration.recovery import reclaim_dead_runs_sensor
 from orchestration.resources import build_resources
 from orchestration.schedules import (

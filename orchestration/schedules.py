@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from orchestration.api_source import JAFFLE_SHOP_API
-from orchestration.partitions import daily_partitions
+from core.partitions import daily_partitions
+from ingestion.api_source import JAFFLE_SHOP_API
 
 # Everything materializable: the partitioned assets for the day, the rest rebuilt whole.
 daily_refresh_job = dg.define_asset_job(

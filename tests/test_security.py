@@ -16,9 +16,9 @@ import duckdb
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
+from core.windows import dbt_build_args, partition_days
 from ingestion.source import jaffle_shop_source
 from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
-from orchestration.windows import dbt_build_args, partition_days
 from transform.invocation import _count
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

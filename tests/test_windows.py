@@ -6,8 +6,8 @@ import json
 import dagster as dg
 import pytest
 
-from orchestration.partitions import daily_partitions
-from orchestration.windows import dbt_build_args, partition_days, partition_vars
+from core.partitions import daily_partitions
+from core.windows import dbt_build_args, partition_days, partition_vars
 
 UTC = dt.UTC
 

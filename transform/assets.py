@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_dbt import dbt_assets
 
-from orchestration.partitions import daily_partitions
-from orchestration.policies import DBT_RETRY
-from orchestration.pools import WAREHOUSE_POOL
+from core.partitions import daily_partitions
+from core.policies import DBT_RETRY
+from core.pools import WAREHOUSE_POOL
 from transform.invocation import TRANSLATOR, run_dbt_build
 from transform.project import manifest_path
 from transform.resource import DbtResource

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.windows import dbt_build_args, partition_days, partition_vars
+from core.windows import dbt_build_args, partition_days, partition_vars
 from transform.project import DBT_PROJECT_DIR, manifest_path
 from transform.resource import DbtResource
 from transform.translator import WarehouseTranslator

@@ -7,10 +7,10 @@ Above MAX_REJECTED_SHARE the load itself fails instead, and nothing is written.
 
 import dagster as dg
 
+from core.partitions import daily_partitions
+from core.pools import WAREHOUSE_POOL
+from core.windows import partition_days
 from ingestion.dead_letter import DEAD_LETTER, ORDERS_SOURCE, rejected_counts
-from orchestration.partitions import daily_partitions
-from orchestration.pools import WAREHOUSE_POOL
-from orchestration.windows import partition_days
 from warehouse import read_only
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])

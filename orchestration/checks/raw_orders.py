@@ -6,9 +6,9 @@ missing or broken raw data.
 
 import dagster as dg
 
-from orchestration.partitions import daily_partitions
-from orchestration.pools import WAREHOUSE_POOL
-from orchestration.windows import partition_days
+from core.partitions import daily_partitions
+from core.pools import WAREHOUSE_POOL
+from core.windows import partition_days
 from warehouse import read_only
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])

@@ -6,9 +6,9 @@ so a filter, join or rounding bug that loses or doubles orders fails loudly.
 
 import dagster as dg
 
-from orchestration.partitions import daily_partitions
-from orchestration.pools import WAREHOUSE_POOL
-from orchestration.windows import partition_days
+from core.partitions import daily_partitions
+from core.pools import WAREHOUSE_POOL
+from core.windows import partition_days
 from warehouse import read_only
 
 MART_ORDERS = dg.AssetKey(["marts", "orders"])

@@ -4,7 +4,7 @@ marts catch what breaks, this catches what changed before it breaks anything."""
 
 import dagster as dg
 
-from orchestration.pools import WAREHOUSE_POOL
+from core.pools import WAREHOUSE_POOL
 from warehouse import read_only
 
 # The columns the dbt staging models rely on, per raw table (dlt's own `_dlt_*` aside).

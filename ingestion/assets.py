@@ -12,6 +12,11 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asse
 from dagster_dlt.translator import DltResourceTranslatorData
 
 import settings
+from core.partitions import daily_partitions
+from core.policies import ingestion_retry
+from core.pools import WAREHOUSE_POOL
+from core.windows import partition_days
+from ingestion.api_source import JAFFLE_SHOP_API
 from ingestion.dead_letter import rejected_counts
 from ingestion.pipeline import loader_file_format, make_pipeline
 from ingestion.reachability import ensure_api_reachable
@@ -21,11 +26,6 @@ from ingestion.source import (
     jaffle_shop_source,
     rejected_share_error,
 )
-from orchestration.api_source import JAFFLE_SHOP_API
-from orchestration.partitions import daily_partitions
-from orchestration.policies import ingestion_retry
-from orchestration.pools import WAREHOUSE_POOL
-from orchestration.windows import partition_days
 from warehouse import read_only
 
 RAW_ORDERS = dg.AssetKey(["raw", ORDERS])
