@@ -98,9 +98,9 @@ def _backfill(entries: dict) -> list[str]:
         "",
         "`dagster asset materialize -m orchestration.definitions --select '*' --partition-range "
         "START...END` against `python -m ingestion --start START --end END` followed by `dbt "
-        "build --vars '{min_date: START, max_date: END}'`, each timed from launch to exit. "
+        "build` with `DBT_MIN_DATE=START DBT_MAX_DATE=END`, each timed from launch to exit. "
         "Orders show both sides loaded the same data. Both sides start dbt from the same "
-        "partial-parse file, which the new `--vars` and warehouse path invalidate alike.",
+        "partial-parse file; a new warehouse path invalidates it alike.",
         "",
         *_table(_TAX_HEADER, rows),
     ]

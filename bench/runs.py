@@ -7,7 +7,6 @@ one run to the next, so the order of runs cannot favour either side.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -43,8 +42,8 @@ def fresh_run(api_url: str | None = None) -> Iterator[Run]:
     for folder in (home, tmp, target):
         folder.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    # dagster-dbt copies the partial-parse file from DBT_TARGET_PATH into each run's target
-    # dir; seeding it here gives the bare `dbt build` and Dagster's the same head start.
+    # The bare `dbt build` starts from `make setup`'s partial-parse file here, as the Dagster
+    # steps seed their own folders from it (transform/invocation.py): the same head start.
     partial_parse = DBT_DIR / "target" / "partial_parse.msgpack"
     if partial_parse.exists():
         shutil.copy(partial_parse, target / partial_parse.name)
@@ -85,12 +84,12 @@ def dagster_materialize(first: str, last: str) -> list[str]:
 
 
 def bare_commands(first: str, last: str) -> list[list[str]]:
-    """The same days through dlt's and dbt's own CLIs, one after the other."""
-    dbt_vars = json.dumps({"min_date": first, "max_date": last})
+    """The same days through dlt's and dbt's own CLIs, one after the other; dbt gets its window
+    the way the Dagster step passes it (environment variables, so partial parsing holds)."""
     return [
         [PYTHON, "-m", "ingestion", "--start", first, "--end", last],
-        [DBT, "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"]
-        + ["--vars", dbt_vars],
+        ["env", f"DBT_MIN_DATE={first}", f"DBT_MAX_DATE={last}"]
+        + [DBT, "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"],
     ]
 
 

@@ -1,16 +1,20 @@
 """Turn a partition's time window into the inclusive days that the API and dbt speak.
 
-Dagster windows are half-open, `[start, end)`; the API's `start_date`/`end_date` and the dbt
-vars `min_date`/`max_date` are inclusive dates. Converting in one place, tested at the edges,
-is what keeps the last day of a window from being dropped or loaded twice.
+Dagster windows are half-open, `[start, end)`; the API's `start_date`/`end_date` and dbt's
+window (`DBT_MIN_DATE`/`DBT_MAX_DATE`, defaulting to the vars `min_date`/`max_date`) are
+inclusive dates. Converting in one place, tested at the edges, is what keeps the last day of
+a window from being dropped or loaded twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import dagster as dg
+
+# dbt's partition window. Passed as environment variables, not `--vars`: a change of vars makes
+# dbt re-parse the whole project, a changed environment variable only the files that read it.
+DBT_WINDOW_VARIABLES = ("DBT_MIN_DATE", "DBT_MAX_DATE")
 
 
 def partition_days(window: dg.TimeWindow) -> tuple[dt.date, dt.date]:
@@ -21,15 +25,11 @@ def partition_days(window: dg.TimeWindow) -> tuple[dt.date, dt.date]:
     return window.start.date(), last_instant.date()
 
 
-def partition_vars(window: dg.TimeWindow) -> dict[str, str]:
-    """dbt `--vars` for the partitioned models: `min_date`/`max_date`, both inclusive."""
+def dbt_window_env(window: dg.TimeWindow | None) -> dict[str, str]:
+    """dbt's window for the partitioned models, both days inclusive; empty when unpartitioned
+    (the models' defaults then cover every day)."""
+    if window is None:
+        return {}
     first_day, last_day = partition_days(window)
-    return {"min_date": first_day.isoformat(), "max_date": last_day.isoformat()}
-
-
-def dbt_build_args(window: dg.TimeWindow | None) -> list[str]:
-    """The `dbt build` command line for one step: with the window's vars when partitioned."""
-    args = ["build"]
-    if window is not None:
-        args += ["--vars", json.dumps(partition_vars(window))]
-    return args
+    min_date, max_date = DBT_WINDOW_VARIABLES
+    return {min_date: first_day.isoformat(), max_date: last_day.isoformat()}

@@ -7,20 +7,12 @@ import time
 
 import dagster as dg
 import duckdb
-import pytest
 
 from orchestration.definitions import defs
 from tests.support import fetch_all, run_partition_range
-from transform import invocation
 from transform.invocation import step_target_path
 
 DAY = "2024-07-01"
-
-
-@pytest.fixture(autouse=True)
-def own_dbt_target(tmp_path, monkeypatch):
-    """dbt's step folders for this test alone: other runs on the machine write the shared ones."""
-    monkeypatch.setattr(invocation, "TARGET_ROOT", tmp_path / "dbt_target")
 
 
 def _rename(warehouse, old: str, new: str) -> None:
@@ -92,10 +84,10 @@ def test_a_retry_after_dbt_failed_to_start_builds_this_partition_not_an_older_on
     with dg.DagsterInstance.ephemeral() as instance:
         # An earlier run of another partition leaves its run_results.json in the step's folder.
         assert run_partition_range(defs, instance, DAY, DAY).success
-        earlier = json.loads(
-            (step_target_path("dbt_daily_models") / "run_results.json").read_text()
-        )
-        assert earlier["args"]["vars"] == {"min_date": DAY, "max_date": DAY}
+        folder = step_target_path("dbt_daily_models")
+        assert (folder / "run_results.json").exists()
+        earlier = json.loads((folder / "dagster_invocation.json").read_text())
+        assert earlier["window"] == {"DBT_MIN_DATE": DAY, "DBT_MAX_DATE": DAY}
 
         # The first attempt of the dbt step fails in dbt's start-up (an unknown profile
         # target), before dbt writes any results of its own; the retry starts cleanly.

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from core.windows import dbt_build_args, partition_days
+from core.windows import dbt_window_env, partition_days
 from ingestion.source import jaffle_shop_source
 from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
 from transform.invocation import _count
@@ -219,14 +219,10 @@ def test_the_source_takes_only_dates_so_no_request_carries_anything_else(day):
         jaffle_shop_source(closed, dt.date(2024, 3, 1), day)
 
 
-def test_dbt_vars_are_iso_dates_of_the_window():
+def test_dbts_window_is_iso_dates_of_the_partition():
     window = PARTITIONS.time_window_for_partition_key("2024-03-01")
     assert partition_days(window) == (dt.date(2024, 3, 1), dt.date(2024, 3, 1))
-    assert dbt_build_args(window) == [
-        "build",
-        "--vars",
-        '{"min_date": "2024-03-01", "max_date": "2024-03-01"}',
-    ]
+    assert dbt_window_env(window) == {"DBT_MIN_DATE": "2024-03-01", "DBT_MAX_DATE": "2024-03-01"}
 
 
 def test_row_counts_quote_the_table_name():

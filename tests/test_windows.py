@@ -1,13 +1,12 @@
 """The partition window → inclusive days conversion, at its edges."""
 
 import datetime as dt
-import json
 
 import dagster as dg
 import pytest
 
 from core.partitions import daily_partitions
-from core.windows import dbt_build_args, partition_days, partition_vars
+from core.windows import dbt_window_env, partition_days
 
 UTC = dt.UTC
 
@@ -55,17 +54,18 @@ def test_empty_window_is_rejected():
         partition_days(_window("2024-03-01T00:00:00+00:00", "2024-03-01T00:00:00+00:00"))
 
 
-def test_dbt_vars_are_inclusive_dates():
+def test_dbt_window_is_inclusive_dates():
     window = _window("2024-03-01T00:00:00+00:00", "2024-03-08T00:00:00+00:00")
-    assert partition_vars(window) == {"min_date": "2024-03-01", "max_date": "2024-03-07"}
+    assert dbt_window_env(window) == {
+        "DBT_MIN_DATE": "2024-03-01",
+        "DBT_MAX_DATE": "2024-03-07",
+    }
 
 
-def test_dbt_args_carry_vars_only_when_partitioned():
-    assert dbt_build_args(None) == ["build"]
+def test_dbt_window_is_set_only_when_partitioned():
+    assert dbt_window_env(None) == {}
     window = daily_partitions.time_window_for_partition_key("2024-01-31")
-    command, flag, payload = dbt_build_args(window)
-    assert (command, flag) == ("build", "--vars")
-    assert json.loads(payload) == {"min_date": "2024-01-31", "max_date": "2024-01-31"}
+    assert dbt_window_env(window) == {"DBT_MIN_DATE": "2024-01-31", "DBT_MAX_DATE": "2024-01-31"}
 
 
 def test_backfill_range_accepts_existing_days_and_names_the_valid_range_otherwise():

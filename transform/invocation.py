@@ -1,27 +1,73 @@
 """One dbt step: `dbt build` for the step's models, `dbt retry` of only what failed when
 Dagster retries the step, and row counts on every mart it built."""
 
+import contextlib
+import fcntl
 import json
+import os
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
 
-from core.windows import dbt_build_args, partition_days, partition_vars
+import settings
+from core.windows import DBT_WINDOW_VARIABLES, dbt_window_env, partition_days
 from transform.project import DBT_PROJECT_DIR, manifest_path
 from transform.resource import DbtResource
 from transform.translator import WarehouseTranslator
 from warehouse import Warehouse, read_only
 
-# One fixed target folder per step instead of dagster-dbt's new folder per run: nothing piles
-# up, the step's last run_results.json is there for `dbt retry`, and an unpartitioned step
-# keeps dbt's partial parse. The `duckdb` pool (one slot) means one dbt process at a time.
-TARGET_ROOT = DBT_PROJECT_DIR / "target" / "dagster"
 TRANSLATOR = WarehouseTranslator()
+# What `make setup`'s `dbt parse` leaves: a new step folder starts from it, not from nothing.
+PREPARED_PARSE = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
 
 
 def step_target_path(step_name: str) -> Path:
-    return TARGET_ROOT / step_name
+    """The step's dbt target folder, one per warehouse and step, beside the warehouse like
+    dlt's (`data/warehouse.dbt/<step>/`), instead of dagster-dbt's new folder per run: nothing
+    piles up, the step's last run_results.json is there for `dbt retry`, dbt's partial parse
+    carries over from run to run, and two warehouses (two checkouts, two test runs) never
+    share one."""
+    config = settings.load()
+    if config.postgres is not None:
+        pg = config.postgres
+        warehouse_dir = config.duckdb_path.parent / f"postgres-{pg.host}-{pg.port}-{pg.database}"
+    else:
+        warehouse_dir = config.duckdb_path.parent / config.duckdb_path.stem
+    return warehouse_dir.with_name(warehouse_dir.name + ".dbt") / step_name
+
+
+@contextlib.contextmanager
+def _step_folder(target_path: Path) -> Iterator[None]:
+    """Hold the step's folder for one dbt invocation. On DuckDB the warehouse pool already lets
+    one dbt run at a time; on Postgres, where runs overlap, two runs of the same step take turns
+    here instead of writing one folder at once (other steps still run side by side)."""
+    target_path.mkdir(parents=True, exist_ok=True)
+    if PREPARED_PARSE.exists() and not (target_path / PREPARED_PARSE.name).exists():
+        shutil.copy(PREPARED_PARSE, target_path / PREPARED_PARSE.name)
+    with (target_path / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
+def _window_env(window: dg.TimeWindow | None) -> Iterator[None]:
+    """dbt's window in this process's environment while dagster-dbt starts dbt (which copies
+    the environment), then the environment as it was; steps run one at a time in a run."""
+    values = dbt_window_env(window)
+    saved = {name: os.environ.get(name) for name in DBT_WINDOW_VARIABLES}
+    for name in saved:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_dbt_build(
@@ -30,32 +76,39 @@ def run_dbt_build(
     """`dbt build` for the step; on Dagster's retry of the step, `dbt retry` instead, which
     reruns only the nodes that failed or were skipped in the previous attempt."""
     target_path = step_target_path(context.op_execution_context.op.name)
-    dbt_vars = partition_vars(window) if window is not None else {}
-    if context.retry_number > 0 and _results_of_this_run(target_path, context.run_id, dbt_vars):
-        context.log.info(f"Retry {context.retry_number}: `dbt retry` reruns only what failed.")
-        # Without `context`: dagster-dbt would append the step's whole selection, which dbt
-        # retry does not take. Its events are then the op kind, turned back into asset events.
-        invocation = dbt.cli(
-            ["retry"],
-            manifest=manifest_path(),
-            dagster_dbt_translator=TRANSLATOR,
-            target_path=target_path,
-        )
-        stream = as_asset_events(context, invocation.stream())
-    else:
-        if context.retry_number > 0:
-            context.log.info(
-                f"Retry {context.retry_number}: the failed attempt left no dbt results of its "
-                "own, so the whole step is built again."
-            )
-        _start_invocation(target_path, context.run_id, dbt_vars)
-        invocation = dbt.cli(dbt_build_args(window), context=context, target_path=target_path)
-        stream = invocation.stream()
+    dbt_window = dbt_window_env(window)
     events, failure = [], None
-    try:
-        events.extend(stream)
-    except Exception as error:  # report what was built before re-raising dbt's error
-        failure = error
+    with _step_folder(target_path):
+        with _window_env(window):
+            if context.retry_number > 0 and _results_of_this_run(
+                target_path, context.run_id, dbt_window
+            ):
+                context.log.info(
+                    f"Retry {context.retry_number}: `dbt retry` reruns only what failed."
+                )
+                # Without `context`: dagster-dbt would append the step's whole selection, which
+                # dbt retry does not take. Its events are then the op kind, turned back into
+                # asset events.
+                invocation = dbt.cli(
+                    ["retry"],
+                    manifest=manifest_path(),
+                    dagster_dbt_translator=TRANSLATOR,
+                    target_path=target_path,
+                )
+                stream = as_asset_events(context, invocation.stream())
+            else:
+                if context.retry_number > 0:
+                    context.log.info(
+                        f"Retry {context.retry_number}: the failed attempt left no dbt results "
+                        "of its own, so the whole step is built again."
+                    )
+                _start_invocation(target_path, context.run_id, dbt_window)
+                invocation = dbt.cli(["build"], context=context, target_path=target_path)
+                stream = invocation.stream()
+        try:
+            events.extend(stream)
+        except Exception as error:  # report what was built before re-raising dbt's error
+            failure = error
     yield from with_row_counts(context, events, window)
     if failure is not None:
         raise failure
@@ -65,26 +118,22 @@ def run_dbt_build(
 INVOCATION_FILE = "dagster_invocation.json"
 
 
-def _start_invocation(target_path: Path, run_id: str, dbt_vars: dict) -> None:
+def _start_invocation(target_path: Path, run_id: str, dbt_window: dict) -> None:
     """Forget the previous invocation's results before `dbt build`: if this attempt fails
     before dbt writes its own, a retry must not replay another run's (another window's)."""
-    target_path.mkdir(parents=True, exist_ok=True)
     (target_path / "run_results.json").unlink(missing_ok=True)
-    (target_path / INVOCATION_FILE).write_text(json.dumps({"run_id": run_id, "vars": dbt_vars}))
+    (target_path / INVOCATION_FILE).write_text(json.dumps({"run_id": run_id, "window": dbt_window}))
 
 
-def _results_of_this_run(target_path: Path, run_id: str, dbt_vars: dict) -> bool:
-    """Whether the step's run_results.json was written by this run, for these vars: only then
-    is `dbt retry` a retry of this step's previous attempt."""
+def _results_of_this_run(target_path: Path, run_id: str, dbt_window: dict) -> bool:
+    """Whether the step's run_results.json was written by this run, for this window: only
+    then is `dbt retry` a retry of this step's previous attempt."""
     try:
         started = json.loads((target_path / INVOCATION_FILE).read_text())
-        results = json.loads((target_path / "run_results.json").read_text())
+        (target_path / "run_results.json").stat()
     except (OSError, ValueError):
         return False
-    return (
-        started == {"run_id": run_id, "vars": dbt_vars}
-        and (results.get("args", {}).get("vars") or {}) == dbt_vars
-    )
+    return started == {"run_id": run_id, "window": dbt_window}
 
 
 def as_asset_events(context: dg.AssetExecutionContext, events: Iterable) -> Iterator:
@@ -135,7 +184,7 @@ def with_row_counts(
 
 
 def _count(warehouse: Warehouse, table: str, window) -> dict:
-    schema, name = table.split(".")
+    schema, _, name = table.partition(".")
     # The name comes from the dbt manifest, not from input; quoted all the same, as a table
     # name cannot be a query parameter.
     table = ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
