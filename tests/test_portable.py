@@ -63,7 +63,7 @@ def test_no_tracked_file_names_the_folder_it_was_built_in():
     own_name = PROJECT_ROOT.name
     patterns = [
         re.escape(str(PROJECT_ROOT)),
-        # The folder's name used as a path: `../main`, `/main/`, `main/orchestration`.
+        # The folder's name used as a path: `../<name>` or `/<name>/`.
         rf"(^|[\s\"'=/.])\.\./{re.escape(own_name)}\b",
         rf"/{re.escape(own_name)}/",
     ]
