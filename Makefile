@@ -18,7 +18,7 @@ MANIFEST := $(DBT_DIR)/target/manifest.json
 DBT_SOURCES := $(shell find $(DBT_DIR) -path $(DBT_DIR)/target -prune -o -path $(DBT_DIR)/logs -prune \
 	-o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.yaml' \) -print)
 
-.PHONY: help setup dev api serve serve-env test backfill bench lint format clean secrets
+.PHONY: help setup dev api serve serve-env test test-fast backfill bench lint format clean secrets
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,8 +69,14 @@ serve-env:
 serve: serve-env setup ## Code server, webserver, daemon (+ local API) on one Postgres instance; needs DAGSTER_PG_*
 	@exec $(BIN)/python -m orchestration.serve
 
-test: setup ## Run the whole test suite
-	$(BIN)/pytest
+# Two workers: most tests wait on real processes (dagster, dbt, a browser), not on the CPU.
+SYSTEM_TESTS := test_recovery test_concurrency test_topology test_postgres_warehouse \
+	test_alerts_daemon test_ui test_ui_operate test_dg test_pools test_portable
+test: setup ## Run the whole test suite (about 20 min on 2 cores)
+	$(BIN)/pytest -n 2
+
+test-fast: setup ## The suite without the tests that drive whole processes (CLI, daemon, browser, Postgres)
+	$(BIN)/pytest -n 2 $(foreach t,$(SYSTEM_TESTS),--ignore=tests/$(t).py)
 
 backfill: setup ## Materialize every asset for START..END (YYYY-MM-DD, inclusive); needs the API
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
