@@ -24,7 +24,7 @@ from jaffle_api.settings import Settings as ApiSettings
 from orchestration.alerts.slack import slack_resource
 from orchestration.definitions import defs
 from tests.slack_standin import TOKEN, WEBSERVER
-from tests.support import run_partition_range
+from tests.support import run_partition_range, warehouse_fingerprint
 
 MONTH = ("2024-04-01", "2024-04-30")
 RECONCILE = dg.AssetCheckKey(dg.AssetKey(["marts", "orders"]), "orders_reconcile_with_raw")
@@ -40,31 +40,6 @@ def run_range(
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DUCKDB_PATH", str(warehouse))
         return run_partition_range(defs, instance, start, end, raise_on_error=False, **kwargs)
-
-
-def warehouse_contents(path: Path) -> dict[str, tuple]:
-    """Per table of raw and marts: row count and an order-independent checksum of every row
-    (dlt's load ids aside, which differ between any two loads)."""
-    contents = {}
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('raw', 'marts') and table_name not like '_dlt%'"
-        ).fetchall()
-        for schema, table in tables:
-            columns = [
-                c
-                for (c,) in con.execute(
-                    "select column_name from information_schema.columns "
-                    "where table_schema = ? and table_name = ? and column_name not like '_dlt%'",
-                    [schema, table],
-                ).fetchall()
-            ]
-            row = ", ".join(f'"{c}"' for c in columns)
-            contents[f"{schema}.{table}"] = con.execute(
-                f"select count(*), sum(hash({row})) from {schema}.{table}"
-            ).fetchone()
-    return contents
 
 
 @pytest.fixture
@@ -160,9 +135,9 @@ def test_a_month_backfill_through_20_percent_faults_equals_a_fault_free_one(
     # The faults were served, and retried: the data is the same as without them.
     faults = {code: n for code, n in statuses.items() if code >= 400}
     assert sum(faults.values()) >= 3 and statuses[200] > 10, statuses
-    expected = warehouse_contents(tmp_path / "clean.duckdb")
+    expected = warehouse_fingerprint(tmp_path / "clean.duckdb")
     assert expected["marts.orders"][0] > 4000  # a month at ~170 orders a day
-    assert warehouse_contents(tmp_path / "faulty.duckdb") == expected
+    assert warehouse_fingerprint(tmp_path / "faulty.duckdb") == expected
     # A run that recovered on its own alerts nobody: the run-failure sensor saw no failed run,
     # and no check failed (the only alerts are the daily marts, stale since April 2024).
     assert ticked.dagster_run_reactions == []
