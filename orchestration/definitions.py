@@ -25,14 +25,14 @@ from orchestration.schedules import (
     observe_api_job,
     observe_api_schedule,
 )
-from transform.assets import dbt_daily_models, dbt_models
+from transform.assets import dbt_models
 
 defs = dg.Definitions(
     assets=[
         jaffle_shop_api,
         *dg.map_asset_specs(
             with_mart_freshness,
-            [raw_orders, raw_reference, dbt_daily_models, dbt_models, daily_revenue_chart],
+            [raw_orders, raw_reference, dbt_models, daily_revenue_chart],
         ),
     ],
     asset_checks=[

@@ -11,7 +11,7 @@ from orchestration.definitions import defs
 from tests.support import run_partition_range
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
-DBT_STEPS = {"dbt_daily_models", "dbt_models"}
+DBT_STEPS = {"dbt_models"}
 
 
 def _step(name: str) -> dg.AssetsDefinition:

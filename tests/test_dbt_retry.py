@@ -20,6 +20,16 @@ def _rename(warehouse, old: str, new: str) -> None:
         con.execute(f"alter table raw.{old} rename to {new}")
 
 
+def _dbt_keys(*, partitioned: bool) -> list[dg.AssetKey]:
+    """The dbt step's daily marts, or its whole models: a run builds one or the other."""
+    dbt_models = next(a for a in defs.assets if a.node_def.name == "dbt_models")
+    return [
+        key
+        for key, spec in dbt_models.specs_by_key.items()
+        if (spec.partitions_def is not None) == partitioned
+    ]
+
+
 def _restore_when_retry_is_scheduled(instance, warehouse, done: threading.Event) -> None:
     """Put raw.supplies back while Dagster waits to retry the dbt step: a transient failure."""
     deadline = time.monotonic() + 300
@@ -43,9 +53,10 @@ def test_a_retried_dbt_step_rebuilds_only_what_failed(api_url, warehouse):
         )
         watcher.start()
         try:
-            dbt_models = next(a for a in defs.assets if a.node_def.name == "dbt_models")
             result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-                instance=instance, asset_selection=list(dbt_models.keys), raise_on_error=False
+                instance=instance,
+                asset_selection=_dbt_keys(partitioned=False),
+                raise_on_error=False,
             )
         finally:
             done.set()
@@ -84,7 +95,7 @@ def test_a_retry_after_dbt_failed_to_start_builds_this_partition_not_an_older_on
     with dg.DagsterInstance.ephemeral() as instance:
         # An earlier run of another partition leaves its run_results.json in the step's folder.
         assert run_partition_range(defs, instance, DAY, DAY).success
-        folder = step_target_path("dbt_daily_models")
+        folder = step_target_path("dbt_models")
         assert (folder / "run_results.json").exists()
         earlier = json.loads((folder / "dagster_invocation.json").read_text())
         assert earlier["window"] == {"DBT_MIN_DATE": DAY, "DBT_MAX_DATE": DAY}
@@ -95,16 +106,13 @@ def test_a_retry_after_dbt_failed_to_start_builds_this_partition_not_an_older_on
         done = threading.Event()
         watcher = threading.Thread(
             target=_unset_when_retry_is_scheduled,
-            args=(instance, "dbt_daily_models", "DBT_TARGET", done),
+            args=(instance, "dbt_models", "DBT_TARGET", done),
         )
         watcher.start()
         try:
-            steps = [
-                a for a in defs.assets if a.node_def.name in {"raw_orders", "dbt_daily_models"}
-            ]
             result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
                 instance=instance,
-                asset_selection=[key for step in steps for key in step.keys],
+                asset_selection=[dg.AssetKey(["raw", "orders"]), *_dbt_keys(partitioned=True)],
                 partition_key=day,
                 raise_on_error=False,
             )
@@ -113,7 +121,7 @@ def test_a_retry_after_dbt_failed_to_start_builds_this_partition_not_an_older_on
             watcher.join()
 
     restarts = [e.step_key for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
-    assert restarts == ["dbt_daily_models"]
+    assert restarts == ["dbt_models"]
     assert result.success
     served = fetch_all(api_url, "orders", start_date=day, end_date=day)
     with duckdb.connect(str(warehouse), read_only=True) as con:

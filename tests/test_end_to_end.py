@@ -169,7 +169,7 @@ def test_range_run_records_orders_per_day(loaded):
 def test_marts_carry_row_counts(loaded):
     materialization = next(
         m
-        for m in loaded["runs"][0].asset_materializations_for_node("dbt_daily_models")
+        for m in loaded["runs"][0].asset_materializations_for_node("dbt_models")
         if m.asset_key == dg.AssetKey(["marts", "orders"])
     )
     assert materialization.metadata["dagster/row_count"].value == len(loaded["api_orders"])

@@ -70,7 +70,9 @@ def test_partitioned_assets_share_one_daily_partitioning():
         )
     }
     assert len(partitioned) == 1 and isinstance(partitioned.pop(), dg.DailyPartitionsDefinition)
-    assert graph.get(dg.AssetKey(["marts", "customers"])).partitions_def is None
+    # The whole models share the dbt step, unpartitioned.
+    for whole in (["staging", "stg_customers"], ["marts", "customers"]):
+        assert graph.get(dg.AssetKey(whole)).partitions_def is None
 
 
 def test_every_step_that_touches_the_warehouse_is_in_the_duckdb_pool():
@@ -79,7 +81,6 @@ def test_every_step_that_touches_the_warehouse_is_in_the_duckdb_pool():
     # Exactly these: a new writer must be added here, and to the pool, on purpose.
     assert sorted(step.node_def.name for step in steps) == [
         "dashboards__daily_revenue_chart",
-        "dbt_daily_models",
         "dbt_models",
         "marts__orders_orders_reconcile_with_raw",
         "raw__customers_schema_unchanged",

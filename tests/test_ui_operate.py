@@ -223,7 +223,7 @@ def test_a_person_backfills_inspects_and_recovers_in_the_ui(tmp_path: Path):
 
             # 3. The run: its steps and check results; the row count of what it built.
             page.goto(f"{base_url}/runs/{run.run_id}")
-            for step in ["raw_orders", "dbt_daily_models"]:
+            for step in ["raw_orders", "dbt_models"]:
                 expect(page.get_by_text(step).first).to_be_visible(timeout=120_000)
             expect(page.get_by_text("orders_reconcile_with_raw").first).to_be_attached()
             screenshot(page, tmp_path, "ui-run.png")

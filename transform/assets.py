@@ -1,8 +1,9 @@
-"""The dbt models as two `@dbt_assets`: the daily-partitioned ones and the rest.
+"""Every dbt model as one `@dbt_assets`: one dbt process per run.
 
-Partitioned models (tag `partitioned`) are built for the partition's days through the
-`min_date`/`max_date` vars; the others are rebuilt whole. They are two definitions because a
-Dagster asset definition has one partitioning.
+The models tagged `partitioned` (the daily marts) carry the daily partitions, set per model by
+the translator; the others are whole. A run of a partition range builds the partitioned
+models for its window (`DBT_MIN_DATE`/`DBT_MAX_DATE`) and rebuilds the whole ones once, in
+the same `dbt build`: one start-up and one parse instead of one per partitioning.
 """
 
 from collections.abc import Iterator
@@ -10,38 +11,29 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_dbt import dbt_assets
 
-from core.partitions import daily_partitions
 from core.policies import DBT_RETRY
 from core.pools import WAREHOUSE_POOL
 from transform.invocation import TRANSLATOR, run_dbt_build
 from transform.project import manifest_path
 from transform.resource import DbtResource
 
-PARTITIONED_MODELS = "tag:partitioned"
-
 
 @dbt_assets(
     manifest=manifest_path(),
-    select=PARTITIONED_MODELS,
-    name="dbt_daily_models",
-    partitions_def=daily_partitions,
-    dagster_dbt_translator=TRANSLATOR,
-    retry_policy=DBT_RETRY,
-    pool=WAREHOUSE_POOL,
-)
-def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Iterator:
-    yield from run_dbt_build(context, dbt, context.partition_time_window)
-
-
-@dbt_assets(
-    manifest=manifest_path(),
-    exclude=PARTITIONED_MODELS,
     name="dbt_models",
     dagster_dbt_translator=TRANSLATOR,
-    # Unpartitioned, but single-run so it can join a `--partition-range` run of everything.
+    # One run for a whole range, whatever its length: dbt builds the window in one go.
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=DBT_RETRY,
     pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Iterator:
-    yield from run_dbt_build(context, dbt, None)
+    yield from run_dbt_build(context, dbt, partition_window(context))
+
+
+def partition_window(context: dg.AssetExecutionContext) -> dg.TimeWindow | None:
+    """The run's days, or None when it builds no partition (whole models alone, for instance):
+    the partitioned models then default to every day."""
+    if context.has_partition_key or context.has_partition_key_range:
+        return context.partition_time_window
+    return None

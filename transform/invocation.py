@@ -81,7 +81,7 @@ def run_dbt_build(
     with _step_folder(target_path):
         with _window_env(window):
             if context.retry_number > 0 and _results_of_this_run(
-                target_path, context.run_id, dbt_window
+                target_path, context.run.run_id, dbt_window
             ):
                 context.log.info(
                     f"Retry {context.retry_number}: `dbt retry` reruns only what failed."
@@ -102,7 +102,7 @@ def run_dbt_build(
                         f"Retry {context.retry_number}: the failed attempt left no dbt results "
                         "of its own, so the whole step is built again."
                     )
-                _start_invocation(target_path, context.run_id, dbt_window)
+                _start_invocation(target_path, context.run.run_id, dbt_window)
                 invocation = dbt.cli(["build"], context=context, target_path=target_path)
                 stream = invocation.stream()
         try:

@@ -1,10 +1,16 @@
-"""How dbt nodes become Dagster assets: keys read like the warehouse, `<schema>/<model>`."""
+"""How dbt nodes become Dagster assets: keys read like the warehouse, `<schema>/<model>`, and
+the daily partitions on the models tagged `partitioned`."""
 
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+
+from core.partitions import daily_partitions
+
+# The dbt tag of the models built one window of days at a time (the daily marts).
+PARTITIONED_TAG = "partitioned"
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -19,6 +25,17 @@ class WarehouseTranslator(DagsterDbtTranslator):
                 enable_duplicate_source_asset_keys=True,
             )
         )
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        """Daily partitions for models tagged `partitioned`, none for the rest: one
+        `@dbt_assets` then holds both, so a run starts dbt once."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest.get("nodes", {}).get(unique_id, {})
+        if node.get("resource_type") == "model" and PARTITIONED_TAG in node.get("tags", []):
+            return spec.replace_attributes(partitions_def=daily_partitions)
+        return spec
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
