@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dlt
-import pyarrow as pa
 from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
 from dlt.sources.rest_api import rest_api_resources
 
 from ingestion import dead_letter
-from ingestion.order_tables import OrderScreen, Rejected, Window
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ingestion.order_tables import Rejected, Window
 
 ORDERS = "orders"
 ORDER_ITEMS = "orders__items"
@@ -116,6 +120,11 @@ def orders(
     share is above `max_rejected_share`, the resource raises after its last page, and dlt
     loads nothing of a run whose extract failed: neither orders nor dead letters.
     """
+    # Imported on the first `next()`, like the client below is built: loading the code location
+    # builds this source for its asset specs, and needs no Arrow for that (~0.3 s of import).
+    from ingestion.order_tables import OrderScreen, Window
+    from ingestion.rejected_rows import day_markers
+
     # Built on the first `next()`, so that building the source opens no session. dlt's client
     # retries 5xx, 429 (honouring Retry-After) and dropped connections with backoff.
     client = RESTClient(base_url=base_url, paginator=HeaderLinkPaginator())
@@ -128,7 +137,7 @@ def orders(
         "page_size": page_size,
     }
     # The first batch also carries the markers that clear the window's old dead letters.
-    letters = [dead_letter.day_markers(window, rejected_at, dead_letter.ORDERS_SOURCE)]
+    letters = [day_markers(window, rejected_at, dead_letter.ORDERS_SOURCE)]
     batch: list[tuple[pa.Table, pa.Table]] = []
     batched, first_reasons = 0, []
     for page in client.paginate(ORDERS, params=params, data_selector=_WHOLE_BODY):
@@ -179,10 +188,14 @@ def _product_skus(client: RESTClient, page_size: int) -> frozenset[str]:
 
 
 def _letters(rejected: list[Rejected], window: Window, rejected_at: dt.datetime) -> pa.Table:
-    return dead_letter.dead_letter_table(rejected, window, rejected_at, dead_letter.ORDERS_SOURCE)
+    from ingestion.rejected_rows import dead_letter_table
+
+    return dead_letter_table(rejected, window, rejected_at, dead_letter.ORDERS_SOURCE)
 
 
 def _as_tables(batch: list[tuple[pa.Table, pa.Table]], letters: list[pa.Table]) -> Iterator:
+    import pyarrow as pa
+
     if batch:
         yield pa.concat_tables(orders for orders, _ in batch)
         yield dlt.mark.with_table_name(pa.concat_tables(items for _, items in batch), ORDER_ITEMS)
