@@ -21,14 +21,15 @@ from bench.postgres import postgres
 from bench.processes import ROOT
 from bench.report import machine, targets
 from bench.runs import dagster_materialize
+from bench.ui_backfill import ui_backfill
 
-ITEMS = ("backfill", "daily", "load", "dev", "ingestion", "scale", "postgres", "test")
+ITEMS = ("backfill", "daily", "load", "dev", "ui", "ingestion", "scale", "postgres", "test")
 # Ranges lie inside the stand-in's data (from 2024-01-01) and before yesterday.
 FULL = {"long": ("2024-01-01", "2024-12-30"), "short": ("2024-03-01", "2024-03-30")}
 QUICK = {"long": ("2024-03-01", "2024-03-30"), "short": ("2024-03-01", "2024-03-07")}
 DAY = "2024-03-01"
 # Targets about Dagster's own overhead: missing one earns a profile of a Dagster run.
-_DAGSTER_MEASURES = ("Backfill tax", "Daily tax", "Import", "`dagster", "Peak memory")
+_DAGSTER_MEASURES = ("Backfill tax", "Daily tax", "Import", "`dagster", "Peak memory", "3-day")
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,12 +65,13 @@ def _run_items(args: argparse.Namespace, plan: measures.Plan) -> tuple[dict, dic
         "daily": lambda: measures.daily(plan),
         "load": lambda: measures.load(plan),
         "dev": lambda: measures.dev_start(plan),
+        "ui": lambda: ui_backfill(plan),
         "ingestion": lambda: measures.ingestion(plan),
         "scale": lambda: measures.scale(plan, items.get("backfill")),
         "postgres": lambda: postgres(plan),
         "test": lambda: measures.make_test(plan),
     }
-    keys = {"dev": "dev_start", "test": "make_test"}
+    keys = {"dev": "dev_start", "ui": "ui_backfill", "test": "make_test"}
     for item in ITEMS:
         if item not in args.items:
             continue

@@ -17,6 +17,7 @@ import uuid
 from bench.measures import Plan, days, interleave, progress
 from bench.processes import PYTHON, ROOT, Sample, run_measured
 from bench.runs import bare_commands, count_rows, dagster_materialize, fresh_run
+from orchestration.serve import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR
 
 
 def postgres(plan: Plan) -> dict:
@@ -75,6 +76,8 @@ def _on_instance(cluster, url: str, span: tuple[str, str], kind: str, log) -> Sa
             home = env["DAGSTER_HOME"]
             shutil.copy(ROOT / "deploy" / "dagster.yaml", f"{home}/dagster.yaml")
             env.update(database.dagster_env())
+            # As `make serve` and deploy/ run it (orchestration/serve.py).
+            env.setdefault(EVENT_BATCH_SIZE_VAR, EVENT_BATCH_SIZE)
         prepared = run_measured([PYTHON, "-m", "orchestration.instance"], env, log)
         if not prepared.ok:
             return prepared

@@ -32,8 +32,8 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _SAMPLE_EVERY_S = 0.05
 _STOP_TIMEOUT_S = 30.0
 # Never go through an HTTP proxy from the environment: every server here is on loopback.
-_LOCAL = requests.Session()
-_LOCAL.trust_env = False
+LOCAL_HTTP = requests.Session()
+LOCAL_HTTP.trust_env = False
 
 
 @dataclass
@@ -82,7 +82,7 @@ def _session_members(sid: int) -> list[tuple[int, int]]:
     return members
 
 
-class _TreeMemory:
+class TreeMemory:
     """Samples the summed RSS of a session every 50 ms in a thread; keeps the peak."""
 
     def __init__(self, sid: int):
@@ -96,7 +96,7 @@ class _TreeMemory:
             self.peak = max(self.peak, sum(rss for _, rss in _session_members(self.sid)))
             self._stop.wait(_SAMPLE_EVERY_S)
 
-    def __enter__(self) -> _TreeMemory:
+    def __enter__(self) -> TreeMemory:
         self._thread.start()
         return self
 
@@ -111,7 +111,7 @@ def _reset_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _popen(args: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path = ROOT):
+def popen_session(args: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path = ROOT):
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         return subprocess.Popen(
@@ -158,8 +158,8 @@ def run_measured(
 ) -> Sample:
     """Run `args` to completion; its wall time and the peak RSS summed over its tree."""
     started = time.perf_counter()
-    process = _popen(args, env, log)
-    with _TreeMemory(process.pid) as memory:
+    process = popen_session(args, env, log)
+    with TreeMemory(process.pid) as memory:
         try:
             returncode = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -189,15 +189,15 @@ def jaffle_api(orders_per_day: int, logs: Path) -> Iterator[str]:
         "JAFFLE_API_ORDERS_PER_DAY": str(orders_per_day),
     }
     log = logs / f"api-{orders_per_day}.log"
-    process = _popen([PYTHON, "-m", "jaffle_api"], env, log)
+    process = popen_session([PYTHON, "-m", "jaffle_api"], env, log)
     try:
-        _wait_for(lambda: _LOCAL.get(f"http://127.0.0.1:{port}/health", timeout=1).ok, process)
+        wait_until(lambda: LOCAL_HTTP.get(f"http://127.0.0.1:{port}/health", timeout=1).ok, process)
         yield f"http://127.0.0.1:{port}/api/v1"
     finally:
         stop_session(process)
 
 
-def _wait_for(ready, process: subprocess.Popen, timeout_s: float = 60) -> None:
+def wait_until(ready, process: subprocess.Popen, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -218,7 +218,7 @@ _WORKSPACE_QUERY = """
 
 
 def _location_loaded(port: int) -> bool:
-    response = _LOCAL.post(
+    response = LOCAL_HTTP.post(
         f"http://127.0.0.1:{port}/graphql", json={"query": _WORKSPACE_QUERY}, timeout=5
     )
     if not response.ok:
@@ -233,6 +233,11 @@ def _location_loaded(port: int) -> bool:
     return False
 
 
+def wait_for_location(port: int, process: subprocess.Popen, timeout_s: float = 300) -> None:
+    """Until the webserver on `port` lists the code location as loaded."""
+    wait_until(lambda: _location_loaded(port), process, timeout_s=timeout_s)
+
+
 def time_dagster_dev(
     module: str, env: Mapping[str, str], log: Path, working_dir: Path | None = None
 ) -> Sample:
@@ -243,11 +248,11 @@ def time_dagster_dev(
     if working_dir is not None:
         args += ["--working-directory", str(working_dir)]
     started = time.perf_counter()
-    process = _popen(args, env, log)
+    process = popen_session(args, env, log)
     try:
-        with _TreeMemory(process.pid) as memory:
+        with TreeMemory(process.pid) as memory:
             try:
-                _wait_for(lambda: _location_loaded(port), process, timeout_s=300)
+                wait_for_location(port, process)
             except (RuntimeError, TimeoutError) as error:
                 return Sample(time.perf_counter() - started, memory.peak / 2**20, -1, str(error))
             seconds = time.perf_counter() - started
