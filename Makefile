@@ -73,7 +73,7 @@ serve: serve-env setup ## Code server, webserver, daemon (+ local API) on one Po
 SYSTEM_TESTS := test_recovery test_concurrency test_topology test_postgres_warehouse \
 	test_alerts_daemon test_ui test_ui_operate test_dg test_pools test_portable
 test: setup ## Run the whole test suite (about 20 min on 2 cores)
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --durations=15
 
 test-fast: setup ## The suite without the tests that drive whole processes (CLI, daemon, browser, Postgres)
 	$(BIN)/pytest -n 2 $(foreach t,$(SYSTEM_TESTS),--ignore=tests/$(t).py)
