@@ -33,3 +33,19 @@ def dbt_window_env(window: dg.TimeWindow | None) -> dict[str, str]:
     first_day, last_day = partition_days(window)
     min_date, max_date = DBT_WINDOW_VARIABLES
     return {min_date: first_day.isoformat(), max_date: last_day.isoformat()}
+
+
+def split_days(first_day: dt.date, last_day: dt.date, days: int) -> list[tuple[dt.date, dt.date]]:
+    """`first_day`..`last_day` (inclusive) as consecutive inclusive spans of at most `days`
+    days, in order: every day in exactly one span."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, not {days}")
+    if last_day < first_day:
+        raise ValueError(f"last_day {last_day} is before first_day {first_day}")
+    spans = []
+    start = first_day
+    while start <= last_day:
+        end = min(start + dt.timedelta(days=days - 1), last_day)
+        spans.append((start, end))
+        start = end + dt.timedelta(days=1)
+    return spans

@@ -12,6 +12,7 @@ whole, and stay declarative `rest_api` resources.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
 from dlt.sources.rest_api import rest_api_resources
 
 from ingestion import dead_letter
+from ingestion.window_pages import window_pages
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -116,7 +118,9 @@ def orders(
     """The window's orders and their items, as `orders` and `orders__items` Arrow tables, and
     the records set aside as `dead_letter` rows.
 
-    Page by page: memory holds one batch, whatever the window. When the window's rejected
+    Fetched a week per request, a few weeks in flight (`ingestion.window_pages`), and handed
+    to dlt in batches: memory holds those weeks and one batch, whatever the window. When the
+    window's rejected
     share is above `max_rejected_share`, the resource raises after its last page, and dlt
     loads nothing of a run whose extract failed: neither orders nor dead letters.
     """
@@ -131,16 +135,12 @@ def orders(
     window = Window(first_day, last_day)
     screen = OrderScreen(window, _product_skus(client, page_size))
     rejected_at = dt.datetime.now(dt.UTC)
-    params = {
-        "start_date": first_day.isoformat(),
-        "end_date": last_day.isoformat(),
-        "page_size": page_size,
-    }
     # The first batch also carries the markers that clear the window's old dead letters.
     letters = [day_markers(window, rejected_at, dead_letter.ORDERS_SOURCE)]
     batch: list[tuple[pa.Table, pa.Table]] = []
     batched, first_reasons = 0, []
-    for page in client.paginate(ORDERS, params=params, data_selector=_WHOLE_BODY):
+    fetch = functools.partial(_order_pages, base_url, page_size)
+    for page in window_pages(fetch, first_day, last_day):
         orders, items, rejected = screen.screen(page, page.response.url)
         batch.append((orders, items))
         letters.append(_letters(rejected, window, rejected_at))
@@ -176,6 +176,18 @@ def rejected_share_error(error: BaseException | None) -> RejectedShareError | No
             return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def _order_pages(base_url: str, page_size: int, first_day: dt.date, last_day: dt.date) -> list:
+    """Every page of the orders placed first_day..last_day (inclusive), in order. Called from
+    worker threads: each call has its own client, as a requests session is not shared."""
+    client = RESTClient(base_url=base_url, paginator=HeaderLinkPaginator())
+    params = {
+        "start_date": first_day.isoformat(),
+        "end_date": last_day.isoformat(),
+        "page_size": page_size,
+    }
+    return list(client.paginate(ORDERS, params=params, data_selector=_WHOLE_BODY))
 
 
 def _product_skus(client: RESTClient, page_size: int) -> frozenset[str]:

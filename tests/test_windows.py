@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from core.partitions import daily_partitions
-from core.windows import dbt_window_env, partition_days
+from core.windows import dbt_window_env, partition_days, split_days
 
 UTC = dt.UTC
 
@@ -81,3 +81,26 @@ def test_backfill_range_accepts_existing_days_and_names_the_valid_range_otherwis
     ]:
         with pytest.raises(BackfillRangeError, match=message):
             validate_backfill_range(start, end, daily_partitions, now)
+
+
+def test_split_days_covers_every_day_once_in_order():
+    first, last = dt.date(2024, 1, 1), dt.date(2024, 12, 30)
+    spans = split_days(first, last, 7)
+    assert spans[0] == (first, dt.date(2024, 1, 7)) and spans[-1][1] == last
+    days = [s + dt.timedelta(days=n) for s, e in spans for n in range((e - s).days + 1)]
+    assert days == [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    assert all((e - s).days < 7 for s, e in spans)
+
+
+def test_split_days_of_one_day_and_of_a_span_shorter_than_the_step():
+    day = dt.date(2024, 2, 29)
+    assert split_days(day, day, 7) == [(day, day)]
+    assert split_days(day, day + dt.timedelta(days=2), 7) == [(day, day + dt.timedelta(days=2))]
+
+
+def test_split_days_rejects_an_empty_step_or_a_reversed_window():
+    day = dt.date(2024, 3, 1)
+    with pytest.raises(ValueError, match="at least 1"):
+        split_days(day, day, 0)
+    with pytest.raises(ValueError, match="before"):
+        split_days(day, day - dt.timedelta(days=1), 7)
