@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale_repeat": args.scale_repeat,
         "duration_s": time.monotonic() - started,
         "logs": str(logs),
+        "raw": args.report.with_suffix(".json").name,
     }
     result["items"], result["errors"] = items, errors
     args.report.parent.mkdir(parents=True, exist_ok=True)

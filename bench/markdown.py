@@ -25,11 +25,12 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _header(meta: dict) -> list[str]:
     mode = "quick smoke run (`--quick`)" if meta["quick"] else "full run"
+    raw = meta.get("raw", "benchmarks.json")
     lines = [
         "# Benchmarks: the orchestration tax",
         "",
         f"Written by `make bench` (`python -m bench {meta['args']}`), a {mode} that took "
-        f"{meta['duration_s'] / 60:.1f} min. Raw samples: [`benchmarks.json`](benchmarks.json).",
+        f"{meta['duration_s'] / 60:.1f} min. Raw samples: [`{raw}`]({raw}).",
         "",
         f"Each figure is the median of {meta['repeat']} run{'s' if meta['repeat'] > 1 else ''} "
         "(range in brackets when several), except the "
@@ -40,9 +41,9 @@ def _header(meta: dict) -> list[str]:
         "and noisy: read differences under ~10% as noise.",
         "",
         "Options: `make bench BENCH_ARGS='--quick'` (smoke run), `--only backfill,daily,load,"
-        "dev,ingestion,scale,test`, `--repeat N`, `--scale-repeat N`, `--skip-test`; "
+        "dev,ui,ingestion,scale,postgres,test`, `--repeat N`, `--scale-repeat N`, `--skip-test`; "
         "`python -m bench --help` says more. Each run's log stays in the temp dir named in "
-        "`benchmarks.json` (`meta.logs`).",
+        f"`{raw}` (`meta.logs`).",
         "",
     ]
     if meta["quick"]:
