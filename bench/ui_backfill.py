@@ -10,10 +10,11 @@ same days, from launch to exit. Each run gets a fresh warehouse and instance.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import time
 from pathlib import Path
+
+import dagster as dg
 
 from bench.measures import Plan, interleave
 from bench.processes import (
@@ -30,6 +31,7 @@ from bench.processes import (
     wait_until,
 )
 from bench.runs import DEFINITIONS, count_rows, fresh_run
+from core.partitions import daily_partitions
 
 DAYS = ("2024-03-01", "2024-03-03")
 _ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
@@ -62,11 +64,6 @@ def _graphql(port: int, query: str, **variables) -> dict:
     return answer.json()["data"]
 
 
-def _partition_names(first: str, last: str) -> list[str]:
-    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
-
-
 def run_ui_backfill(api_url: str, first: str, last: str, log: Path) -> Sample:
     """`dagster dev` on a fresh instance; the backfill launched over GraphQL and awaited."""
     with fresh_run(api_url) as run:
@@ -84,7 +81,9 @@ def run_ui_backfill(api_url: str, first: str, last: str, log: Path) -> Sample:
                     _LAUNCH,
                     params={
                         "assetSelection": selection,
-                        "partitionNames": _partition_names(first, last),
+                        "partitionNames": daily_partitions.get_partition_keys_in_range(
+                            dg.PartitionKeyRange(first, last)
+                        ),
                         "title": "bench",
                     },
                 )["launchPartitionBackfill"]

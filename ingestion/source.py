@@ -120,9 +120,8 @@ def orders(
 
     Fetched a week per request, a few weeks in flight (`ingestion.window_pages`), and handed
     to dlt in batches: memory holds those weeks and one batch, whatever the window. When the
-    window's rejected
-    share is above `max_rejected_share`, the resource raises after its last page, and dlt
-    loads nothing of a run whose extract failed: neither orders nor dead letters.
+    window's rejected share is above `max_rejected_share`, the resource raises after its last
+    page, and dlt loads nothing of a run whose extract failed: neither orders nor dead letters.
     """
     # Imported on the first `next()`, like the client below is built: loading the code location
     # builds this source for its asset specs, and needs no Arrow for that (~0.3 s of import).

@@ -125,7 +125,7 @@ def check_serve_environment(environ: os._Environ | dict[str, str] = os.environ) 
 
 # Dagster's own setting (read by the run workers): a run of a partition range writes its
 # per-partition materializations to the Postgres instance in one insert per batch of this many
-# instead of one insert each (a 30-day backfill: 51 s -> 43 s on the benchmark machine). SQLite
+# instead of one insert each (a 30-day backfill: 49-53 s -> 43 s on the benchmark machine). SQLite
 # storage has no batch insert, so the local `dagster dev` setup leaves it unset.
 EVENT_BATCH_SIZE_VAR = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = "1000"

@@ -1,9 +1,10 @@
 """Every dbt model as one `@dbt_assets`: one dbt process per run.
 
-The models tagged `partitioned` (the daily marts) carry the daily partitions, set per model by
-the translator; the others are whole. A run of a partition range builds the partitioned
-models for its window (`DBT_MIN_DATE`/`DBT_MAX_DATE`) and rebuilds the whole ones once, in
-the same `dbt build`: one start-up and one parse instead of one per partitioning.
+The models tagged `partitioned` (the daily marts and the staging views of orders) carry the
+daily partitions, set per model by the translator; the others are whole. A run of a partition
+range builds the partitioned models for its window (`DBT_MIN_DATE`/`DBT_MAX_DATE`) and
+rebuilds the whole ones once, in the same `dbt build`: one start-up and one parse instead of
+one per partitioning.
 """
 
 from collections.abc import Iterator
