@@ -4,7 +4,8 @@ DuckDB has one writer, so parallel steps buy nothing, and the in-process executo
 step the Python and dbt start-up a subprocess would pay (docs/benchmarks.md). Before it executes
 a run's steps, it records the host and process as run tags, so that ending runs whose process
 died (orchestration/recovery.py) only ever judges runs of its own machine: on an instance shared
-by several machines, a run executing elsewhere is never mistaken for a dead one.
+by several machines, a run executing elsewhere is never mistaken for a dead one. On a SQLite
+instance it also claims pool slots one process at a time (orchestration/pool_claims.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import socket
 from collections.abc import Iterator
 
 import dagster as dg
+
+from orchestration.pool_claims import serialized_slot_claims
 
 HOST_TAG = "trifecta/host"
 PID_TAG = "trifecta/pid"
@@ -35,7 +38,8 @@ class _RecordingWhereItRuns(dg.Executor):
         plan_context.instance.add_run_tags(
             plan_context.run_id, {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
         )
-        yield from self._inner.execute(plan_context, execution_plan)
+        with serialized_slot_claims(plan_context.instance):
+            yield from self._inner.execute(plan_context, execution_plan)
 
 
 @dg.executor(name="in_process", config_schema=dg.in_process_executor.config_schema)
