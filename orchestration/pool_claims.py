@@ -22,10 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.event_log import (
-    ConsolidatedSqliteEventLogStorage,
-    SqliteEventLogStorage,
-)
 
 LOCK_FILE = ".pool-claims.lock"
 # The storage methods that read the slot and queue tables and then write them.
@@ -45,6 +41,13 @@ def _holding_lock(lock_path: Path, method: Callable) -> Callable:
 @contextmanager
 def serialized_slot_claims(instance: dg.DagsterInstance) -> Iterator[None]:
     """Within this block, this process claims and frees pool slots under the instance's lock."""
+    # Imported here: the storage modules pull in alembic and friends (~0.7 s), which loading
+    # the definitions does not need.
+    from dagster._core.storage.event_log import (
+        ConsolidatedSqliteEventLogStorage,
+        SqliteEventLogStorage,
+    )
+
     storage = instance.event_log_storage
     if not isinstance(storage, SqliteEventLogStorage | ConsolidatedSqliteEventLogStorage):
         yield
