@@ -14,7 +14,7 @@ from orchestration.checks.dead_letters import no_rejected_records
 from orchestration.checks.freshness import daily_mart_freshness_checks, freshness_checks_sensor
 from orchestration.checks.raw_orders import order_keys_unique_and_not_null, orders_present_every_day
 from orchestration.checks.reconciliation import orders_reconcile_with_raw
-from orchestration.checks.schema_drift import raw_schema_checks
+from orchestration.checks.schema_drift import raw_schema_unchanged
 from orchestration.dashboard import daily_revenue_chart
 from orchestration.executor import in_process_recording_host
 from orchestration.recovery import reclaim_dead_runs_sensor
@@ -40,7 +40,7 @@ defs = dg.Definitions(
         order_keys_unique_and_not_null,
         no_rejected_records,
         orders_reconcile_with_raw,
-        *raw_schema_checks,
+        raw_schema_unchanged,
         *daily_mart_freshness_checks,
     ],
     jobs=[daily_refresh_job, observe_api_job],

@@ -134,7 +134,12 @@ def test_dbt_tests_and_data_checks_ran_as_asset_checks_and_passed(loaded):
 
     manifest = json.loads(manifest_path().read_text())
     dbt_tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
-    own_checks = [c for c in defs.asset_checks if "freshness" not in c.node_def.name]
+    own_checks = [
+        key
+        for checks in defs.asset_checks
+        if "freshness" not in checks.node_def.name
+        for key in checks.check_keys
+    ]
     expected = {
         key for key in defs.resolve_asset_graph().asset_check_keys if key.name != "freshness_check"
     }
