@@ -10,9 +10,8 @@ from core.policies import with_mart_freshness
 from ingestion.api_source import jaffle_shop_api
 from ingestion.assets import raw_orders, raw_reference
 from orchestration.alerts import alert_sensors
-from orchestration.checks.dead_letters import no_rejected_records
 from orchestration.checks.freshness import daily_mart_freshness_checks, freshness_checks_sensor
-from orchestration.checks.raw_orders import order_keys_unique_and_not_null, orders_present_every_day
+from orchestration.checks.raw_orders import raw_orders_partition_checks
 from orchestration.checks.reconciliation import orders_reconcile_with_raw
 from orchestration.checks.schema_drift import raw_schema_unchanged
 from orchestration.dashboard import daily_revenue_chart
@@ -36,9 +35,7 @@ defs = dg.Definitions(
         ),
     ],
     asset_checks=[
-        orders_present_every_day,
-        order_keys_unique_and_not_null,
-        no_rejected_records,
+        raw_orders_partition_checks,
         orders_reconcile_with_raw,
         raw_schema_unchanged,
         *daily_mart_freshness_checks,

@@ -55,7 +55,7 @@ def test_a_day_without_orders_fails_the_blocking_check_and_no_dbt_model_is_built
     assert started.isdisjoint(DBT_STEPS | {"dashboards__daily_revenue_chart"})
     assert {node.name for node in result.job_def.nodes} >= DBT_STEPS  # they were in the run
     failed = {e.step_key for e in _events(result, "STEP_FAILURE")}
-    assert failed == {"raw__orders_orders_present_every_day"}
+    assert failed == {"raw_orders_partition_checks"}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         schemas = {s for (s,) in con.execute("select schema_name from duckdb_schemas()").fetchall()}
     assert "raw" in schemas and not schemas & {"staging", "marts"}

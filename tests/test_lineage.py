@@ -83,10 +83,8 @@ def test_every_step_that_touches_the_warehouse_is_in_the_duckdb_pool():
         "dashboards__daily_revenue_chart",
         "dbt_models",
         "marts__orders_orders_reconcile_with_raw",
-        "raw__orders_no_rejected_records",
-        "raw__orders_order_keys_unique_and_not_null",
-        "raw__orders_orders_present_every_day",
         "raw_orders",
+        "raw_orders_partition_checks",
         "raw_reference",
         "raw_schema_unchanged",
     ]
