@@ -1,6 +1,7 @@
 """Fixtures that start the real parts: the stand-in API on a free loopback port, a temporary
 DuckDB warehouse, and a temporary Dagster instance."""
 
+import fcntl
 import os
 import shutil
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.slack_standin import TOKEN, WEBSERVER, SlackStandIn, running_slack
+from tests.support import REFERENCE_DAYS
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -35,6 +37,34 @@ def api_url() -> Iterator[str]:
             os.environ.pop("JAFFLE_API_URL", None)
         else:
             os.environ["JAFFLE_API_URL"] = previous
+
+
+@pytest.fixture(scope="session")
+def clean_warehouse(api_url, tmp_path_factory, worker_id) -> Path:
+    """The warehouse folder after one uninterrupted in-process run of every asset for
+    REFERENCE_DAYS: what any run of those days, however interrupted or concurrent, must equal.
+
+    Made once per test session and shared by pytest-xdist's workers through the session's
+    base temporary folder, behind a file lock: the first worker to ask runs it, the others
+    wait and read the same files (read-only: copy the folder to change it)."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from tests.support import run_partition_range
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    folder = shared / "clean-warehouse"
+    with (shared / "clean-warehouse.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+                env.setenv("DUCKDB_PATH", str(folder / "warehouse.duckdb"))
+                assert run_partition_range(defs, instance, *REFERENCE_DAYS).success
+            (folder / "complete").touch()
+    return folder
 
 
 @pytest.fixture

@@ -27,6 +27,11 @@ def query(path: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+# The days of the session's reference run (the `clean_warehouse` fixture): tests that compare a
+# warehouse with one uninterrupted run of the same days use these, so that run is made once.
+REFERENCE_DAYS = ("2024-05-01", "2024-05-04")
+
+
 def run_partition_range(defs, instance, start: str, end: str, **kwargs):
     """Materialize `--select '*'` for the partitions `start`..`end` in one in-process run,
     selecting and tagging the run exactly as `dagster asset materialize --partition-range`."""

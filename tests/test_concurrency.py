@@ -13,16 +13,14 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import requests
 
-from orchestration.definitions import defs
 from orchestration.instance import prepare_instance
 from tests.dagster_dev import running_dagster_dev
 from tests.processes import PROJECT_ROOT, kill_tree, start_make, wait_for
-from tests.support import run_partition_range, warehouse_fingerprint
+from tests.support import REFERENCE_DAYS, warehouse_fingerprint
 
-FIRST, LAST = "2024-05-01", "2024-05-06"
+FIRST, LAST = REFERENCE_DAYS
 LOCK_ERRORS = ("could not set lock", "conflicting lock", "secondary_indexes already exists")
 
 LAUNCH_RUN = """
@@ -37,23 +35,21 @@ mutation Launch($params: ExecutionParams!) {
 """
 
 
-def clean_marts(tmp_path: Path, first: str, last: str) -> dict:
-    path = tmp_path / "clean.duckdb"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DUCKDB_PATH", str(path))
-        with dg.instance_for_test() as instance:
-            assert run_partition_range(defs, instance, first, last).success
-    return warehouse_fingerprint(path, ("marts",))
+def clean_marts(clean_warehouse: Path) -> dict:
+    """The marts of one uninterrupted run of FIRST..LAST."""
+    return warehouse_fingerprint(clean_warehouse / "warehouse.duckdb", ("marts",))
 
 
-def test_two_backfills_started_together_on_a_fresh_instance_both_finish(api_url, tmp_path):
+def test_two_backfills_started_together_on_a_fresh_instance_both_finish(
+    api_url, tmp_path, clean_warehouse
+):
     env = {
         # Not created yet: `make` sets up the instance folder, as on a fresh clone.
         "DAGSTER_HOME": str(tmp_path / "fresh_home"),
         "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
         "JAFFLE_API_URL": api_url,
     }
-    ranges = [(FIRST, "2024-05-04"), ("2024-05-03", LAST)]
+    ranges = [(FIRST, "2024-05-03"), ("2024-05-02", LAST)]
     makes = [
         start_make(["backfill", f"START={a}", f"END={b}"], env, tmp_path / f"backfill{i}.log")
         for i, (a, b) in enumerate(ranges)
@@ -72,11 +68,13 @@ def test_two_backfills_started_together_on_a_fresh_instance_both_finish(api_url,
         statuses = [run.status for run in instance.get_runs()]
     assert statuses == [dg.DagsterRunStatus.SUCCESS] * 2
     assert warehouse_fingerprint(Path(env["DUCKDB_PATH"]), ("marts",)) == clean_marts(
-        tmp_path, FIRST, LAST
+        clean_warehouse
     )
 
 
-def test_a_scheduled_run_and_a_cli_backfill_started_together_both_finish(api_url, tmp_path):
+def test_a_scheduled_run_and_a_cli_backfill_started_together_both_finish(
+    api_url, tmp_path, clean_warehouse
+):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
@@ -97,7 +95,7 @@ def test_a_scheduled_run_and_a_cli_backfill_started_together_both_finish(api_url
             "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2024-05-03"}]},
             "runConfigData": {},
         }
-        backfill = ["backfill", f"START={FIRST}", "END=2024-05-04"]
+        backfill = ["backfill", f"START={FIRST}", f"END={LAST}"]
         cli = start_make(backfill, env, tmp_path / "cli.log")
         try:
             answer = requests.post(
@@ -128,7 +126,7 @@ def test_a_scheduled_run_and_a_cli_backfill_started_together_both_finish(api_url
     assert not [m for m in messages if any(error in m for error in LOCK_ERRORS)]
     assert len(runs) >= 2
     assert warehouse_fingerprint(Path(env["DUCKDB_PATH"]), ("marts",)) == clean_marts(
-        tmp_path, FIRST, "2024-05-04"
+        clean_warehouse
     )
 
 

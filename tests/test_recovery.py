@@ -22,7 +22,6 @@ import requests
 
 from jaffle_api.server import running_api
 from jaffle_api.settings import Settings as ApiSettings
-from orchestration.definitions import defs
 from tests.dagster_dev import free_port
 from tests.processes import (
     PROJECT_ROOT,
@@ -35,22 +34,15 @@ from tests.processes import (
     step_started,
     wait_for,
 )
-from tests.support import run_partition_range, warehouse_fingerprint
+from tests.support import REFERENCE_DAYS, warehouse_fingerprint
 
-START, END = "2024-06-01", "2024-06-03"
+START, END = REFERENCE_DAYS
 
 
-@pytest.fixture(scope="module")
-def clean_fingerprint(api_url, tmp_path_factory) -> dict:
+@pytest.fixture
+def clean_fingerprint(clean_warehouse) -> dict:
     """The warehouse after one uninterrupted run of START..END."""
-    folder = tmp_path_factory.mktemp("clean")
-    path = folder / "warehouse.duckdb"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DUCKDB_PATH", str(path))
-        with dg.instance_for_test() as instance:
-            result = run_partition_range(defs, instance, START, END)
-    assert result.success
-    return warehouse_fingerprint(path)
+    return warehouse_fingerprint(clean_warehouse / "warehouse.duckdb")
 
 
 def platform_env(tmp_path: Path, api_url: str) -> dict[str, str]:
