@@ -63,6 +63,7 @@ def sidebar_tree(page, graph_left: float) -> dict[str, list[str]]:
 def test_dagster_dev_shows_the_lineage_from_raw_to_marts(tmp_path, dagster_home, warehouse):
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=60_000)  # a loaded machine renders slower than the 5-s default
     expected = expected_tree()
     assert sorted(expected) == sorted(LINEAGE_ORDER)
     with running_dagster_dev(tmp_path, env={}) as base_url, sync_playwright() as playwright:

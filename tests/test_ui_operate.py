@@ -162,6 +162,9 @@ def test_a_person_backfills_inspects_and_recovers_in_the_ui(tmp_path: Path):
         pytest.fail("the UI tests need Debian's chromium: `apt-get install -y chromium`")
     from playwright.sync_api import expect, sync_playwright
 
+    # A loaded machine renders a page slower than Playwright's 5-s default: every assertion may
+    # wait up to a minute (a passing one returns as soon as it holds).
+    expect.set_options(timeout=60_000)
     home = tmp_path / "dagster_home"
     warehouse = tmp_path / "warehouse.duckdb"
     with api_with_orders_outage() as (api_url, api):
