@@ -12,6 +12,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asse
 from dagster_dlt.translator import DltResourceTranslatorData
 
 import settings
+from core.memory import release_freed_memory
 from core.partitions import daily_partitions
 from core.policies import ingestion_retry
 from core.pools import WAREHOUSE_POOL
@@ -118,6 +119,8 @@ def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
             raise
         # The source's data, not a transient fault: retrying would reject the same records.
         raise dg.Failure(description=str(too_many), allow_retries=False) from error
+    finally:
+        release_freed_memory()  # before the dbt step's process starts beside this one
     per_day, rejected = _orders_per_day(first_day, last_day)
     for result in results:
         yield dg.MaterializeResult(
