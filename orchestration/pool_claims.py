@@ -8,9 +8,11 @@ exists to prevent (seen in tests/test_pools.py, reproduced by tests/test_pool_cl
 pending-step queue in front of the slots has the same read-then-write shape.
 
 A SQLite instance serves one machine, so an exclusive file lock in DAGSTER_HOME around each
-claim and each release makes them atomic across every run process of the instance. The run
-executor (orchestration/executor.py) holds it for the run's duration; on any other storage this
-does nothing.
+claim and each release makes them atomic across every run process of the instance. Dagster
+offers no hook around a claim, so for the run's duration (orchestration/executor.py) the two
+storage methods are wrapped on the run's own storage object, and restored after; nothing else
+in the process changes. On any other storage this does nothing. A fix belongs in Dagster's
+SQLite storage (a conditional update); when it lands, this module goes.
 """
 
 from __future__ import annotations
