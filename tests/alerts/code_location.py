@@ -10,7 +10,7 @@ import yaml
 
 from orchestration.alerts import grouping
 from orchestration.alerts.check_cursor import Cursor
-from orchestration.alerts.slack import slack_resource
+from orchestration.alerts.slack import SlackResource, slack_resource
 from orchestration.definitions import defs as platform
 from tests.conftest import PROJECT_ROOT
 
@@ -144,3 +144,8 @@ def pending_tick(instance: dg.DagsterInstance, resource=None):
         instance=instance, resources={"slack": resource or slack_resource()}
     ) as context:
         return slack_on_pending_run_alerts(context)
+
+
+def slack_without_retries(base_url: str) -> SlackResource:
+    """The alert sensors' Slack resource with its retries off: a refused post is refused now."""
+    return SlackResource(token=dg.EnvVar("SLACK_BOT_TOKEN"), base_url=base_url, max_retries=0)

@@ -8,10 +8,11 @@ import pytest
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
 from orchestration.alerts.check_cursor import Cursor
-from orchestration.alerts.slack import AlertNotSent, SlackResource
+from orchestration.alerts.slack import AlertNotSent
 from tests.alerts.code_location import (
     aged,
     run_job,
+    slack_without_retries,
     started,
     tick,
 )
@@ -139,9 +140,7 @@ def test_check_alerts_when_one_of_a_tick_fails_it_alone_is_sent_next_tick(instan
     run_job(instance, "customers")
     run_job(instance, "freshness")
     slack.answer_next(200, 500)  # the check alert gets through, the freshness alert does not
-    no_retries = SlackResource(
-        token=dg.EnvVar("SLACK_BOT_TOKEN"), base_url=slack.base_url, max_retries=0
-    )
+    no_retries = slack_without_retries(slack.base_url)
 
     result, cursor = tick(instance, cursor, no_retries)
     assert result.skip_message == "Slack: 1 posted, 0 updated, 1 not sent (retrying next tick)."
@@ -174,9 +173,7 @@ def test_freshness_alerts_when_one_of_a_tick_fails_it_alone_is_sent_next_tick(an
             )
         )
     slack.answer_next(200, 500)  # orders' alert is accepted, raw/customers' refused
-    no_retries = SlackResource(
-        token=dg.EnvVar("SLACK_BOT_TOKEN"), base_url=slack.base_url, max_retries=0
-    )
+    no_retries = slack_without_retries(slack.base_url)
 
     result, cursor = tick(instance, cursor, no_retries)
     assert result.skip_message == "Slack: 1 posted, 0 updated, 1 not sent (retrying next tick)."

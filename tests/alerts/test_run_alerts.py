@@ -14,6 +14,7 @@ from tests.alerts.code_location import (
     pending_tick,
     run_job,
     slack_on_run_failure,
+    slack_without_retries,
 )
 from tests.slack_standin import TOKEN, WEBSERVER
 
@@ -179,9 +180,7 @@ def test_a_run_alert_slack_refuses_waits_and_is_sent_once_when_slack_is_back(ins
 
 
 def test_waiting_run_alerts_go_first_and_one_sent_is_never_sent_again(instance, slack):
-    no_retries = SlackResource(
-        token=dg.EnvVar("SLACK_BOT_TOKEN"), base_url=slack.base_url, max_retries=0
-    )
+    no_retries = slack_without_retries(slack.base_url)
     first = run_job(instance, "ingest_orders", partition_key="2024-01-03")
     second = run_job(instance, "customers", tags={"dagster/max_retries": "0"})
     third = run_job(instance, "ingest_orders", partition_key="2024-01-05")
