@@ -24,28 +24,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["tests.postgres"]
 
 
-# Test modules that drive whole processes for minutes (dagster dev, make serve, a browser,
-# Postgres clusters, killed backfills), longest first. They are handed to the workers first, so
-# the short tests fill the gaps at the end instead of one long module running alone there.
-LONG_MODULES = (
-    "test_topology",
-    "test_ui_operate",
-    "test_concurrency",
-    "test_recovery",
-    "test_alerts_daemon",
-    "test_postgres_warehouse",
-    "test_dead_letters",
-    "test_operations",
-    "test_dbt_retry",
-    "test_idempotency",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: position for position, name in enumerate(LONG_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
-
-
 @pytest.fixture(scope="session")
 def api_url() -> Iterator[str]:
     """The jaffle-shop stand-in, served over real HTTP on 127.0.0.1, for the whole session."""
