@@ -5,6 +5,8 @@ dlt writes Arrow tables straight to parquet, skipping its row-by-row normalisati
 (most of its time). The price is doing here what that step did: fixing the column types and
 screening out records that do not fit. A clean page is converted column by column; only a page
 that does not fit is walked record by record, to find the bad records and keep the others.
+The column-wise conversion lives in `order_columns.py`, the index of the orders already taken
+in `first_copies.py`; this module holds the rules and the screen that applies them.
 """
 
 from __future__ import annotations
@@ -17,34 +19,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# The columns dbt reads. Declared rather than inferred, so that an empty page or a null cannot
-# change a column's type.
-ORDERS_SCHEMA = pa.schema(
-    [
-        # Not null, like dlt's primary-key column; `_fits` checks it on every page.
-        pa.field("id", pa.string(), nullable=False),
-        ("customer_id", pa.string()),
-        ("store_id", pa.string()),
-        # The API sends naive UTC ("2024-03-01T08:15:02"), stored as timestamptz in UTC.
-        ("ordered_at", pa.timestamp("us", tz="UTC")),
-        ("subtotal", pa.int64()),
-        ("tax_paid", pa.int64()),
-        ("order_total", pa.int64()),
-    ]
+from ingestion.first_copies import FirstCopies, content_hashes
+from ingestion.order_columns import (
+    AMOUNTS,
+    CONVERSION_ERRORS,
+    ITEMS_SCHEMA,
+    ORDERS_SCHEMA,
+    convert_page,
 )
-ITEMS_SCHEMA = pa.schema(
-    [pa.field("id", pa.string(), nullable=False), ("order_id", pa.string()), ("sku", pa.string())]
-)
-_ITEM = pa.struct(list(ITEMS_SCHEMA))
+
 # Without these a row cannot be merged, placed in its window or joined to its order.
 _REQUIRED_ORDER_FIELDS = ("id", "ordered_at")
 _REQUIRED_ITEM_FIELDS = ("id", "order_id")
-_AMOUNTS = ("subtotal", "tax_paid", "order_total")
-# What makes two copies of an order id the same order (besides their items).
-_CONTENT_FIELDS = ("customer_id", "store_id", "ordered_at", *_AMOUNTS)
-# What goes wrong converting Python values to Arrow (ArrowInvalid is a ValueError, ArrowTypeError
-# a TypeError; an int beyond int64 is an OverflowError; a non-object has no `.get`).
-_CONVERSION_ERRORS = (TypeError, ValueError, OverflowError, AttributeError)
 
 
 class MalformedRecordError(ValueError):
@@ -83,51 +69,6 @@ class Rejected:
     day: dt.date
 
 
-class FirstCopies:
-    """The orders already taken in a window: a 64-bit hash of each id, with a 64-bit hash of
-    the content it came with, to tell a repeated copy (dropped) from a conflicting one.
-
-    16 bytes an order in sorted numpy arrays (16 MB for a year at 16x the public volume, ~1M
-    orders), where a dict of the ids would take ~150 MB. The arrays are levels of halving size,
-    merged when a new one outgrows the last, so adding a page costs O(page log n) amortised.
-    Python's `hash` is salted per process, which is fine for a set that lives one run.
-    """
-
-    def __init__(self) -> None:
-        self._levels: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def __len__(self) -> int:
-        return sum(len(keys) for keys, _ in self._levels)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(keys.nbytes + values.nbytes for keys, values in self._levels)
-
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each key: was it taken, and the content hash it was taken with."""
-        found = np.zeros(len(keys), dtype=bool)
-        contents = np.zeros(len(keys), dtype=np.int64)
-        for level_keys, level_values in self._levels:
-            positions = np.minimum(np.searchsorted(level_keys, keys), len(level_keys) - 1)
-            hit = level_keys[positions] == keys
-            found |= hit
-            contents[hit] = level_values[positions[hit]]
-        return found, contents
-
-    def add(self, keys: np.ndarray, contents: np.ndarray) -> None:
-        if not len(keys):
-            return
-        order = np.argsort(keys, kind="stable")
-        keys, contents = keys[order], contents[order]
-        while self._levels and len(self._levels[-1][0]) <= len(keys):
-            level_keys, level_values = self._levels.pop()
-            keys = np.concatenate((level_keys, keys))
-            contents = np.concatenate((level_values, contents))
-            order = np.argsort(keys, kind="stable")
-            keys, contents = keys[order], contents[order]
-        self._levels.append((keys, contents))
-
-
 class OrderScreen:
     """Screens the pages of one window: valid orders go on to the Arrow tables, malformed ones
     become `Rejected`, and a later copy of an order id is dropped (same content) or rejected
@@ -149,9 +90,9 @@ class OrderScreen:
         self.seen += len(records)
         rejected: list[Rejected] = []
         try:
-            orders, items, item_parents, parents, fields = _convert(records)
+            orders, items, item_parents, parents, fields = convert_page(records)
             fits = self._fits(orders, items, item_parents)
-        except _CONVERSION_ERRORS:
+        except CONVERSION_ERRORS:
             fits = False
         if not fits:
             # The slow path, for pages with errors only: find the bad records, keep the rest.
@@ -164,7 +105,7 @@ class OrderScreen:
                 else:
                     valid.append(record)
             records = valid
-            orders, items, item_parents, parents, fields = _convert(records)
+            orders, items, item_parents, parents, fields = convert_page(records)
         orders, items, duplicates = self._drop_later_copies(records, orders, items, parents, fields)
         rejected += [
             self._reject(
@@ -190,7 +131,7 @@ class OrderScreen:
             if not pc.all(pc.is_in(items["sku"], value_set=self._known)).as_py():
                 return False
         if orders.num_rows:
-            for name in _AMOUNTS:
+            for name in AMOUNTS:
                 if (pc.min(orders[name]).as_py() or 0) < 0:
                     return False
             bounds = pc.min_max(orders["ordered_at"]).as_py()
@@ -212,7 +153,7 @@ class OrderScreen:
                 f"The {label}: field 'ordered_at' is {order['ordered_at']!r}, outside the "
                 f"requested days {self.window}.",
             )
-        for name in _AMOUNTS:
+        for name in AMOUNTS:
             if (order.get(name) or 0) < 0:
                 raise MalformedRecordError(
                     "negative_amount",
@@ -265,7 +206,7 @@ class OrderScreen:
         if not orders.num_rows:
             return orders, items, []
         keys = np.fromiter(map(hash, fields["id"]), np.int64, orders.num_rows)
-        contents = _content_hashes(fields, items, parents)
+        contents = content_hashes(fields, items, parents)
         taken, taken_contents = self.first_copies.lookup(keys)
         unique_keys, first_in_page = np.unique(keys, return_index=True)
         is_first = np.zeros(len(keys), dtype=bool)
@@ -298,58 +239,6 @@ class OrderScreen:
         if moment is not None and moment in self.window:
             return moment.date()
         return self.window.first_day
-
-
-def _convert(records: list) -> tuple[pa.Table, pa.Table, pa.Array, np.ndarray, dict[str, list]]:
-    """The orders, their items, for each item the id and the position of the order it was
-    listed in, and the records' fields as lists (read once, reused for the content hashes)."""
-    fields: dict[str, list] = {}
-
-    def values(name: str) -> list:
-        fields[name] = [record.get(name) for record in records]
-        return fields[name]
-
-    def integers(name: str) -> pa.Array:
-        # Inferred, then checked: asked for int64 outright, Arrow would truncate 12.5 to 12.
-        array = pa.array(values(name))
-        if pa.types.is_null(array.type):
-            return array.cast(pa.int64())
-        if array.type != pa.int64():
-            raise TypeError(f"{name} holds {array.type}, not integers")
-        return array
-
-    ordered_at = pc.cast(pa.array(values("ordered_at"), pa.string()), pa.timestamp("us"))
-    orders = pa.Table.from_arrays(
-        [
-            pa.array(values("id"), pa.string()),
-            pa.array(values("customer_id"), pa.string()),
-            pa.array(values("store_id"), pa.string()),
-            # Arrow keeps instants in UTC, so calling the naive values UTC is only a relabel.
-            ordered_at.cast(pa.timestamp("us", tz="UTC")),
-            integers("subtotal"),
-            integers("tax_paid"),
-            integers("order_total"),
-        ],
-        schema=ORDERS_SCHEMA,
-    )
-    nested = pa.array(values("items"), pa.list_(_ITEM))
-    # StructArray.flatten(), unlike .field(), carries a null item into each of its fields.
-    items = pa.Table.from_arrays(nested.flatten().flatten(), schema=ITEMS_SCHEMA)
-    parents = pc.list_parent_indices(nested)
-    item_parents = pc.take(orders["id"], parents)
-    return orders, items, item_parents, parents.to_numpy().astype(np.intp), fields
-
-
-def _content_hashes(fields: dict[str, list], items: pa.Table, parents: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each order's fields and of its basket (items in any order), built with
-    `map` and numpy rather than a Python function per order (~3x faster)."""
-    columns = [fields[name] for name in _CONTENT_FIELDS]
-    own = np.fromiter(map(hash, zip(*columns, strict=True)), np.int64, len(fields["id"]))
-    pairs = zip(items["id"].to_pylist(), items["sku"].to_pylist(), strict=True)
-    item_hashes = np.fromiter(map(hash, pairs), np.int64, items.num_rows)
-    basket = np.zeros(len(own), np.uint64)
-    np.add.at(basket, parents, item_hashes.view(np.uint64))  # wraps around, as a hash may
-    return (own.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + basket).view(np.int64)
 
 
 def _label(order: dict, position: int, page_url: str) -> str:
@@ -386,6 +275,6 @@ def _parse_timestamp(value: object) -> dt.datetime | None:
         return None
     try:
         naive = pc.cast(pa.array([value]), pa.timestamp("us"))
-    except _CONVERSION_ERRORS:
+    except CONVERSION_ERRORS:
         return None
     return naive.cast(pa.timestamp("us", tz="UTC"))[0].as_py()
