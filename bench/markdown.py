@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.measures import PROFILED
 from bench.report import (
     PACKAGES,
     fmt_n,
@@ -280,15 +281,28 @@ def _profile_lines(text: str, limit: int, condense: bool) -> list[str]:
     return kept
 
 
-def _profile(profile: dict, command: str) -> list[str]:
-    return [
+def _profiles(profiles: dict) -> list[str]:
+    lines = [
         "## Where the time goes",
         "",
-        "A target was missed, so the slowest Dagster path, the longest backfill, was profiled "
-        f"once: `pyinstrument -m {command}` ({profile['seconds']:.0f} s under the profiler). "
-        "dbt runs in a subprocess: its time shows as the wait in dagster-dbt's "
-        "`_stream_stdout`. The session is kept as `" + profile["session"] + "` "
-        "(`pyinstrument --load FILE` renders it again).",
+        "A target about Dagster's own overhead was missed, so its paths were each run once under "
+        "pyinstrument (5-ms samples; a fresh warehouse and instance each). dbt runs in a "
+        "subprocess: its time shows as the wait in dagster-dbt's `_stream_stdout`. Each session "
+        "is kept with the logs (`pyinstrument --load FILE` renders it again).",
+        "",
+    ]
+    for name, title in PROFILED.items():
+        if name in profiles:
+            lines += _profile(title, profiles[name])
+    return lines
+
+
+def _profile(title: str, profile: dict) -> list[str]:
+    return [
+        f"### {title[0].upper()}{title[1:]}",
+        "",
+        f"`pyinstrument {profile['command']}`: {profile['seconds']:.1f} s under the profiler; "
+        f"session `{profile['session']}`.",
         "",
         "Cumulative time per function, the top of the stack first (wrappers that add "
         "under 2% to the line above are left out):",
@@ -355,6 +369,6 @@ def render(result: dict) -> str:
             lines += section(items[key])
     for item, error in result.get("errors", {}).items():
         lines += [f"## `{item}` crashed", "", "```", *error.strip().splitlines()[-8:], "```", ""]
-    if result.get("profile"):
-        lines += _profile(result["profile"], result["profile_command"])
+    if result.get("profiles"):
+        lines += _profiles(result["profiles"])
     return "\n".join(lines).rstrip() + "\n"

@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -273,19 +274,47 @@ def make_test(plan: Plan) -> dict:
     return {"runs": [sample.as_dict()]}
 
 
+# The Dagster paths profiled when a target about Dagster's overhead is missed: where the time of
+# a year, of a day and of loading the code location goes.
+PROFILED = {
+    "long": "the longest backfill",
+    "day": "one daily partition",
+    "import": "the code location's import",
+}
+
+
+def profile_commands(plan: Plan) -> dict[str, list[str]]:
+    """pyinstrument's program for each profiled path (`-m dagster ...` is the `dagster` CLI)."""
+    return {
+        "long": ["-m", "dagster", *dagster_materialize(*plan.long)[1:]],
+        "day": ["-m", "dagster", *dagster_materialize(plan.day, plan.day)[1:]],
+        "import": ["-c", f"import {DEFINITIONS}"],
+    }
+
+
 def profile(plan: Plan) -> dict:
-    """The slowest Dagster path, the long backfill, once under pyinstrument: where the
-    orchestration's time goes. The session file stays with the logs for a closer look."""
-    session = plan.logs / "profile.pyisession"
-    with fresh_run(plan.api(1)) as run:
-        # A 5 ms interval keeps the session small enough to render in seconds.
-        args = [str(BIN / "pyinstrument"), "-i", "0.005", "-o", str(session), "-r", "pyisession"]
-        # `python -m dagster` is the `dagster` CLI: drop the executable, keep its arguments.
-        args += ["-m", "dagster", *dagster_materialize(*plan.long)[1:]]
-        sample = run_measured(args, run.env, plan.logs / "profile.log")
-    progress(f"profile: {sample.seconds:.1f} s, exit {sample.returncode}")
-    if not session.exists():
-        return {}
+    """Each of `PROFILED` once under pyinstrument, on a fresh warehouse and instance: where the
+    orchestration's time goes. The session files stay with the logs for a closer look."""
+    result = {}
+    for name, program in profile_commands(plan).items():
+        session = plan.logs / f"profile-{name}.pyisession"
+        with fresh_run(plan.api(1)) as run:
+            # A 5 ms interval keeps the session small enough to render in seconds.
+            args = [str(BIN / "pyinstrument"), "-i", "0.005", "-o", str(session)]
+            args += ["-r", "pyisession", *program]
+            sample = run_measured(args, run.env, plan.logs / f"profile-{name}.log")
+        progress(f"profile {name}: {sample.seconds:.1f} s, exit {sample.returncode}")
+        if session.exists():
+            result[name] = _render_profile(session) | {
+                "session": str(session),
+                "seconds": sample.seconds,
+                "command": shlex.join(program),
+            }
+    return result
+
+
+def _render_profile(session: Path) -> dict[str, str]:
+    """The session as two flat listings: time per function with its callees, and its own."""
     views = {"cumulative": ["-p", "flat_time=total"], "self": []}
     return {
         name: subprocess.run(
@@ -296,4 +325,4 @@ def profile(plan: Plan) -> dict:
             check=False,
         ).stdout
         for name, options in views.items()
-    } | {"session": str(session), "seconds": sample.seconds}
+    }
