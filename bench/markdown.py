@@ -38,8 +38,11 @@ def _header(meta: dict) -> list[str]:
         f"4× and 16× scale runs ({meta['scale_repeat']} each) and `make test` (once). Each ratio "
         "compares two medians measured in the same invocation, the two sides interleaved "
         "(A B, then B A), on the same data from the same stand-in API, every run in a fresh "
-        "DuckDB file, DAGSTER_HOME, dlt pipelines dir and dbt target dir. The machine is shared "
-        "and noisy: read differences under ~10% as noise.",
+        "DuckDB file, DAGSTER_HOME, dlt pipelines dir and dbt target dir. Before the clock, dbt "
+        "parses the project for the run's own profile and both sides get the result, as a "
+        "scheduled day finds its warehouse's previous parse (on DuckDB items; on Postgres both "
+        "sides parse in full). The machine is shared and noisy: read differences under ~10% as "
+        "noise.",
         "",
         "Options: `make bench BENCH_ARGS='--quick'` (smoke run), `--only backfill,daily,load,"
         "dev,ui,ingestion,scale,postgres,test`, `--repeat N`, `--scale-repeat N`, `--skip-test`; "

@@ -35,7 +35,14 @@ from bench.processes import (
     run_measured,
     time_dagster_dev,
 )
-from bench.runs import DEFINITIONS, dagster_materialize, fresh_run, run_bare, run_dagster
+from bench.runs import (
+    DEFINITIONS,
+    dagster_materialize,
+    fresh_run,
+    parse_for_run,
+    run_bare,
+    run_dagster,
+)
 
 DEFAULT_VOLUME = 170  # the stand-in's JAFFLE_API_ORDERS_PER_DAY default
 SCALES = (1, 4, 16)
@@ -299,6 +306,7 @@ def profile(plan: Plan) -> dict:
     for name, program in profile_commands(plan).items():
         session = plan.logs / f"profile-{name}.pyisession"
         with fresh_run(plan.api(1)) as run:
+            parse_for_run(run, plan.logs / f"profile-{name}.log")
             # A 5 ms interval keeps the session small enough to render in seconds.
             args = [str(BIN / "pyinstrument"), "-i", "0.005", "-o", str(session)]
             args += ["-r", "pyisession", *program]

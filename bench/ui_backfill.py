@@ -30,7 +30,7 @@ from bench.processes import (
     wait_for_location,
     wait_until,
 )
-from bench.runs import DEFINITIONS, count_rows, fresh_run
+from bench.runs import DEFINITIONS, count_rows, fresh_run, parse_for_run
 from core.partitions import daily_partitions
 
 DAYS = ("2024-03-01", "2024-03-03")
@@ -67,6 +67,7 @@ def _graphql(port: int, query: str, **variables) -> dict:
 def run_ui_backfill(api_url: str, first: str, last: str, log: Path) -> Sample:
     """`dagster dev` on a fresh instance; the backfill launched over GraphQL and awaited."""
     with fresh_run(api_url) as run:
+        parse_for_run(run, log)
         port = free_port()
         args = [DAGSTER, "dev", "-m", DEFINITIONS, "--host", "127.0.0.1", "--port", str(port)]
         process = popen_session(args, run.env, log)
@@ -120,6 +121,7 @@ def run_ui_backfill(api_url: str, first: str, last: str, log: Path) -> Sample:
 def run_make_backfill(api_url: str, first: str, last: str, log: Path) -> Sample:
     """What `make backfill START=first END=last` runs, in a fresh warehouse and instance."""
     with fresh_run(api_url) as run:
+        parse_for_run(run, log)
         sample = run_measured([PYTHON, "-m", "orchestration.backfill", first, last], run.env, log)
         sample.orders = count_rows(run.warehouse, "marts.orders")
     return sample
