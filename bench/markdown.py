@@ -105,7 +105,8 @@ def _backfill(entries: dict) -> list[str]:
         "START...END` against `python -m ingestion --start START --end END` followed by `dbt "
         "build` with `DBT_MIN_DATE=START DBT_MAX_DATE=END`, each timed from launch to exit. "
         "Orders show both sides loaded the same data. Both sides start dbt from the same "
-        "partial-parse file; a new warehouse path invalidates it alike.",
+        "partial-parse file, made for the run's profile before the clock (the header says why): "
+        "the window's models are re-parsed, the rest is not.",
         "",
         *_table(_TAX_HEADER, rows),
     ]
