@@ -27,7 +27,7 @@ ITEMS = ("backfill", "daily", "load", "dev", "ui", "ingestion", "scale", "postgr
 FULL = {"long": ("2024-01-01", "2024-12-30"), "short": ("2024-03-01", "2024-03-30")}
 QUICK = {"long": ("2024-03-01", "2024-03-30"), "short": ("2024-03-01", "2024-03-07")}
 DAY = "2024-03-01"
-# Targets about Dagster's own overhead: missing one earns the profiles of `measures.PROFILED`.
+# Targets about Dagster's own overhead: missing one earns `measures.profile`.
 _DAGSTER_MEASURES = ("Backfill tax", "Daily tax", "Import", "`dagster", "Peak memory", "3-day")
 
 

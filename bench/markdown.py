@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bench.measures import PROFILED
 from bench.report import (
     PACKAGES,
     fmt_n,
@@ -17,6 +16,12 @@ from bench.report import (
 )
 
 PROFILE_LINES = 24
+# The heading of each profile `measures.profile_commands` names, in the report's order.
+PROFILE_TITLES = {
+    "long": "The longest backfill",
+    "day": "One daily partition",
+    "import": "The code location's import",
+}
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -295,7 +300,7 @@ def _profiles(profiles: dict) -> list[str]:
         "is kept with the logs (`pyinstrument --load FILE` renders it again).",
         "",
     ]
-    for name, title in PROFILED.items():
+    for name, title in PROFILE_TITLES.items():
         if name in profiles:
             lines += _profile(title, profiles[name])
     return lines
@@ -303,7 +308,7 @@ def _profiles(profiles: dict) -> list[str]:
 
 def _profile(title: str, profile: dict) -> list[str]:
     return [
-        f"### {title[0].upper()}{title[1:]}",
+        f"### {title}",
         "",
         f"`pyinstrument {profile['command']}`: {profile['seconds']:.1f} s under the profiler; "
         f"session `{profile['session']}`.",

@@ -281,17 +281,10 @@ def make_test(plan: Plan) -> dict:
     return {"runs": [sample.as_dict()]}
 
 
-# The Dagster paths profiled when a target about Dagster's overhead is missed: where the time of
-# a year, of a day and of loading the code location goes.
-PROFILED = {
-    "long": "the longest backfill",
-    "day": "one daily partition",
-    "import": "the code location's import",
-}
-
-
 def profile_commands(plan: Plan) -> dict[str, list[str]]:
-    """pyinstrument's program for each profiled path (`-m dagster ...` is the `dagster` CLI)."""
+    """The Dagster paths profiled when a target about Dagster's overhead is missed (a year, a
+    day, loading the code location), as pyinstrument's programs (`-m dagster ...` is the
+    `dagster` CLI)."""
     return {
         "long": ["-m", "dagster", *dagster_materialize(*plan.long)[1:]],
         "day": ["-m", "dagster", *dagster_materialize(plan.day, plan.day)[1:]],
@@ -300,8 +293,8 @@ def profile_commands(plan: Plan) -> dict[str, list[str]]:
 
 
 def profile(plan: Plan) -> dict:
-    """Each of `PROFILED` once under pyinstrument, on a fresh warehouse and instance: where the
-    orchestration's time goes. The session files stay with the logs for a closer look."""
+    """Each of `profile_commands` once under pyinstrument, on a fresh warehouse and instance:
+    where the orchestration's time goes. The session files stay with the logs."""
     result = {}
     for name, program in profile_commands(plan).items():
         session = plan.logs / f"profile-{name}.pyisession"
