@@ -1,8 +1,9 @@
 """Retry and freshness policies, defined once and applied to assets by kind, not one by one.
 
 Retries are layered (README, "Retries"): dlt's HTTP client retries single requests within
-seconds; `INGESTION_RETRY` reruns a whole ingestion step when the API stays down longer;
-`DBT_RETRY` reruns a dbt step, which then rebuilds only what failed (transform/assets.py).
+seconds; `ingestion_retry()` reruns a whole ingestion step when the API stays down longer;
+the dbt step retries once and then rebuilds only what failed (transform/invocation.py).
+Neither retries a stop signal (core/interrupts.py).
 """
 
 import datetime as dt
@@ -10,22 +11,15 @@ import datetime as dt
 import dagster as dg
 
 import settings
+from core.step_retry import StepRetry
 
 
-def ingestion_retry() -> dg.RetryPolicy:
-    """Three more attempts at ~30 s, ~60 s and ~120 s (±jitter, so parallel runs don't stampede):
-    a few minutes of API outage costs a delay, not a failed run."""
-    return dg.RetryPolicy(
-        max_retries=3,
-        delay=settings.load().step_retry_delay_s,
-        backoff=dg.Backoff.EXPONENTIAL,
-        jitter=dg.Jitter.PLUS_MINUS,
-    )
+def ingestion_retry() -> StepRetry:
+    """Three more attempts at 30 s, 60 s and 120 s, each ±20 % (so parallel runs don't
+    stampede): a few minutes of API outage costs a delay, not a failed run. Applied by the
+    ingestion steps to failures only (core/step_retry.py)."""
+    return StepRetry(max_retries=3, base_delay_s=settings.load().step_retry_delay_s, jitter=0.2)
 
-
-# dbt failures are rarely transient (SQL, contracts, tests); one retry covers a locked
-# warehouse file or a killed process, and reruns only the failed models.
-DBT_RETRY = dg.RetryPolicy(max_retries=1, delay=5)
 
 # The daily schedule starts at 02:00 UTC and a run takes minutes: a mart not refreshed by
 # 06:00 UTC, or not for 26 hours, is late. Judged per asset; per-partition lateness is the

@@ -38,8 +38,34 @@ class _RecordingWhereItRuns(dg.Executor):
         plan_context.instance.add_run_tags(
             plan_context.run_id, {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
         )
-        with serialized_slot_claims(plan_context.instance):
-            yield from self._inner.execute(plan_context, execution_plan)
+        succeeded: set[str] = set()
+        try:
+            with serialized_slot_claims(plan_context.instance):
+                for event in self._inner.execute(plan_context, execution_plan):
+                    if event.is_step_success:
+                        succeeded.add(event.step_key)
+                    yield event
+        except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+            _cancel_interrupted_run(plan_context, execution_plan, succeeded)
+            raise
+
+
+def _cancel_interrupted_run(plan_context, execution_plan, succeeded: set[str]) -> None:
+    """A stop signal (Ctrl-C, SIGTERM) ends the run CANCELED, as a stop from the UI does:
+    marked canceling here, Dagster then records RUN_CANCELED instead of a failure that run
+    retries would re-execute. The message names the steps that did not finish."""
+    instance = plan_context.instance
+    run = instance.get_run_by_id(plan_context.run_id)
+    if run is None or run.status != dg.DagsterRunStatus.STARTED:
+        return
+    unfinished = [key for key in execution_plan.step_keys_to_execute if key not in succeeded]
+    instance.report_run_canceling(
+        run,
+        message=(
+            "Interrupted by a stop signal (Ctrl-C or SIGTERM); not retried. Steps that did not "
+            f"finish: {', '.join(unfinished) or 'none'}."
+        ),
+    )
 
 
 @dg.executor(name="in_process", config_schema=dg.in_process_executor.config_schema)

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_dbt import dbt_assets
 
-from core.policies import DBT_RETRY
 from core.pools import WAREHOUSE_POOL
 from transform.invocation import TRANSLATOR, run_dbt_build
 from transform.project import manifest_path
@@ -25,7 +24,8 @@ from transform.resource import DbtResource
     dagster_dbt_translator=TRANSLATOR,
     # One run for a whole range, whatever its length: dbt builds the window in one go.
     backfill_policy=dg.BackfillPolicy.single_run(),
-    retry_policy=DBT_RETRY,
+    # No retry_policy: the step retries failures itself, never a stop signal
+    # (core/step_retry.py).
     pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Iterator:

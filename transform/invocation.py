@@ -10,8 +10,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import DbtCliInvocation
 
 import settings
+from core.interrupts import is_interrupt, noticing_interrupts
+from core.step_retry import StepRetry, raise_for_retry
 from core.windows import DBT_WINDOW_VARIABLES, dbt_window_env, partition_days
 from transform.project import DBT_PROJECT_DIR, manifest_path
 from transform.resource import DbtResource
@@ -70,52 +73,92 @@ def _window_env(window: dg.TimeWindow | None) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def dbt_step_retry() -> StepRetry:
+    """dbt failures are rarely transient (SQL, contracts, tests): one retry covers a locked
+    warehouse file or a dbt process that crashed, after STEP_RETRY_DELAY_S."""
+    return StepRetry(max_retries=1, base_delay_s=settings.load().step_retry_delay_s)
+
+
 def run_dbt_build(
     context: dg.AssetExecutionContext, dbt: DbtResource, window: dg.TimeWindow | None
 ) -> Iterator:
     """`dbt build` for the step; on Dagster's retry of the step, `dbt retry` instead, which
-    reruns only the nodes that failed or were skipped in the previous attempt."""
+    reruns only the nodes that failed or were skipped, when the previous attempt's results
+    are complete (else `dbt build` again).
+
+    A stop signal ends the step as interrupted, after reporting what dbt finished, and is
+    never retried; a failure is retried per `dbt_step_retry()`; and the step succeeds only
+    if every selected model and test has a result in this run (`_not_built`)."""
     target_path = step_target_path(context.op_execution_context.op.name)
     dbt_window = dbt_window_env(window)
     events, failure = [], None
-    with _step_folder(target_path):
-        with _window_env(window):
-            if context.retry_number > 0 and _results_of_this_run(
-                target_path, context.run.run_id, dbt_window
-            ):
-                context.log.info(
-                    f"Retry {context.retry_number}: `dbt retry` reruns only what failed."
-                )
-                # Without `context`: dagster-dbt would append the step's whole selection, which
-                # dbt retry does not take. Its events are then the op kind, turned back into
-                # asset events.
-                invocation = dbt.cli(
-                    ["retry"],
-                    manifest=manifest_path(),
-                    dagster_dbt_translator=TRANSLATOR,
-                    target_path=target_path,
-                )
-                stream = as_asset_events(context, invocation.stream())
-            else:
-                if context.retry_number > 0:
-                    context.log.info(
-                        f"Retry {context.retry_number}: the failed attempt left no dbt results "
-                        "of its own, so the whole step is built again."
-                    )
-                _start_invocation(target_path, context.run.run_id, dbt_window)
-                invocation = dbt.cli(["build"], context=context, target_path=target_path)
-                stream = invocation.stream()
+    invocation = dbt_process = None
+    with _step_folder(target_path), noticing_interrupts(lambda: dbt_process) as interrupted:
         try:
-            events.extend(stream)
-        except Exception as error:  # report what was built before re-raising dbt's error
+            with _window_env(window):
+                invocation, retrying = _start_dbt(context, dbt, target_path, dbt_window)
+                dbt_process = invocation.process
+                stream = invocation.stream()
+            events.extend(as_asset_events(context, stream) if retrying else stream)
+        except BaseException as error:  # report what was built before re-raising dbt's error
             failure = error
+        if invocation is not None:
+            _end_invocation(target_path, invocation, interrupted=interrupted())
     yield from with_row_counts(context, events, window)
+    if interrupted() or (failure is not None and is_interrupt(failure)):
+        context.log.warning(
+            "dbt was interrupted by a stop signal: the step ends here, without a retry; "
+            "the models it did not finish are not reported as built."
+        )
+        raise dg.DagsterExecutionInterruptedError()
     if failure is not None:
-        raise failure
+        raise_for_retry(context, failure, dbt_step_retry())
+    missing = _not_built(context, events)
+    if missing:
+        raise dg.Failure(
+            description=(
+                f"dbt exited without a result for {len(missing)} selected node(s) of this "
+                f"step: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}. "
+                "They are not reported as built; re-run the step."
+            )
+        )
 
 
-# Which run, and which partition window, the step's target folder last started dbt for.
+def _start_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtResource, target_path: Path, dbt_window: dict
+) -> tuple[DbtCliInvocation, bool]:
+    """The dbt invocation, and whether it is `dbt retry`: that when this is a retry and the
+    previous attempt left complete results of this run and window; else a new `dbt build`
+    of the step's whole selection."""
+    if context.retry_number > 0:
+        previous = _previous_attempt(target_path, context.run.run_id, dbt_window)
+        if previous == "complete":
+            context.log.info(f"Retry {context.retry_number}: `dbt retry` reruns only what failed.")
+            # Without `context`: dagster-dbt would append the step's whole selection, which
+            # dbt retry does not take. Its events are then the op kind, turned back into asset
+            # events by the caller.
+            retry = dbt.cli(
+                ["retry"],
+                manifest=manifest_path(),
+                dagster_dbt_translator=TRANSLATOR,
+                target_path=target_path,
+            )
+            return retry, True
+        context.log.info(
+            f"Retry {context.retry_number}: the failed attempt left {previous} dbt results, "
+            "so the step's whole selection is built again."
+        )
+    _start_invocation(target_path, context.run.run_id, dbt_window)
+    return dbt.cli(["build"], context=context, target_path=target_path), False
+
+
+# Which run and partition window the step's target folder last started dbt for, and whether
+# that invocation ended with complete results.
 INVOCATION_FILE = "dagster_invocation.json"
+# dbt's exit codes when it ran to its end: 0 all passed, 1 some node failed. Anything else
+# (2: crashed or interrupted, a negative code: killed) leaves results that list only the
+# nodes that finished, which `dbt retry` would take for the whole step.
+COMPLETE_EXIT_CODES = (0, 1)
 
 
 def _start_invocation(target_path: Path, run_id: str, dbt_window: dict) -> None:
@@ -125,15 +168,62 @@ def _start_invocation(target_path: Path, run_id: str, dbt_window: dict) -> None:
     (target_path / INVOCATION_FILE).write_text(json.dumps({"run_id": run_id, "window": dbt_window}))
 
 
-def _results_of_this_run(target_path: Path, run_id: str, dbt_window: dict) -> bool:
-    """Whether the step's run_results.json was written by this run, for this window: only
-    then is `dbt retry` a retry of this step's previous attempt."""
+def _end_invocation(target_path: Path, invocation: DbtCliInvocation, *, interrupted: bool) -> None:
+    """Record whether dbt ran to its end, so that a retry knows if `dbt retry` can be trusted."""
+    path = target_path / INVOCATION_FILE
+    try:
+        started = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    code = invocation.process.wait()
+    started["complete"] = code in COMPLETE_EXIT_CODES and not interrupted
+    started["exit_code"] = code
+    path.write_text(json.dumps(started))
+
+
+def _previous_attempt(target_path: Path, run_id: str, dbt_window: dict) -> str:
+    """'complete' when the step's run_results.json was written by this run, for this window,
+    by a dbt that ran to its end: only then is `dbt retry` a retry of this step's previous
+    attempt. Otherwise a word for what it is ('no', 'another run's', 'partial')."""
     try:
         started = json.loads((target_path / INVOCATION_FILE).read_text())
         (target_path / "run_results.json").stat()
     except (OSError, ValueError):
-        return False
-    return started == {"run_id": run_id, "window": dbt_window}
+        return "no"
+    if started.get("run_id") != run_id or started.get("window") != dbt_window:
+        return "another run's"
+    if not started.get("complete"):
+        return f"partial (dbt exit code {started.get('exit_code')})"
+    return "complete"
+
+
+def _not_built(context: dg.AssetExecutionContext, events: list) -> list[str]:
+    """The step's selected models and tests with no result in this attempt nor in an earlier
+    attempt of this run: a step that reports success has built every one of them."""
+    assets = set(context.selected_asset_keys)
+    checks = set(context.selected_asset_check_keys)
+    for event in events:
+        if isinstance(event, dg.Output):
+            assets.discard(context.asset_key_for_output(event.output_name))
+        elif isinstance(event, dg.AssetCheckResult | dg.AssetCheckEvaluation):
+            checks.discard(dg.AssetCheckKey(event.asset_key, event.check_name))
+    if context.retry_number > 0 and (assets or checks):
+        for record in context.instance.all_logs(
+            context.run.run_id,
+            of_type={
+                dg.DagsterEventType.ASSET_MATERIALIZATION,
+                dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+            },
+        ):
+            data = record.dagster_event.event_specific_data
+            if record.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                assets.discard(data.materialization.asset_key)
+            else:
+                checks.discard(dg.AssetCheckKey(data.asset_key, data.check_name))
+    return sorted(
+        [key.to_user_string() for key in assets]
+        + [f"{key.asset_key.to_user_string()}:{key.name}" for key in checks]
+    )
 
 
 def as_asset_events(context: dg.AssetExecutionContext, events: Iterable) -> Iterator:
