@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import threading
 import time
 
@@ -9,6 +10,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.definitions import defs
+from tests.processes import command_line, descendants
 from tests.support import fetch_all, run_partition_range
 from transform.invocation import step_target_path
 
@@ -133,3 +135,45 @@ def test_a_retry_after_dbt_failed_to_start_builds_this_partition_not_an_older_on
         ).fetchone()[0]
     assert built == len(served) > 0
     assert revenue_days == 2
+
+
+def _interrupt_dbt_alone_once_it_built_a_model(done: threading.Event) -> None:
+    """SIGINT to the dbt process only, once its log shows a first model built: dbt writes a
+    run_results.json of the nodes it finished and exits 2, while the run itself goes on."""
+    log = step_target_path("dbt_models") / "dbt.log"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not done.is_set():
+        if log.exists() and " OK created " in log.read_text(errors="replace"):
+            for pid in descendants(os.getpid()):
+                if "dbt build" in command_line(pid):
+                    os.kill(pid, signal.SIGINT)
+                    return
+        time.sleep(0.05)
+
+
+def test_a_retry_after_dbt_stopped_midway_rebuilds_the_whole_step(api_url, warehouse):
+    step_target_path("dbt_models").mkdir(parents=True, exist_ok=True)
+    (step_target_path("dbt_models") / "dbt.log").unlink(missing_ok=True)
+    done = threading.Event()
+    watcher = threading.Thread(target=_interrupt_dbt_alone_once_it_built_a_model, args=(done,))
+    with dg.DagsterInstance.ephemeral() as instance:
+        watcher.start()
+        try:
+            result = run_partition_range(defs, instance, DAY, DAY, raise_on_error=False)
+        finally:
+            done.set()
+            watcher.join()
+        messages = [record.user_message for record in instance.all_logs(result.run_id)]
+
+    restarts = [e.step_key for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+    assert restarts == ["dbt_models"]
+    assert any("left partial (dbt exit code 2) dbt results" in m for m in messages), messages
+    assert result.success
+    # Every model was built by the run, and its relation exists.
+    built = {m.asset_key for m in result.asset_materializations_for_node("dbt_models")}
+    assert built == set(_dbt_keys(partitioned=True)) | set(_dbt_keys(partitioned=False))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        relations = set(
+            con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+        )
+    assert {tuple(key.path) for key in built} <= relations
