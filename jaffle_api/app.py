@@ -4,28 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from jaffle_api.catalog import build_catalog
 from jaffle_api.faults import FaultInjector
-from jaffle_api.generator import OrderBook
+from jaffle_api.order_book import order_book
 from jaffle_api.routes import data_router
 from jaffle_api.settings import Settings
 
 API_PREFIX = "/api/v1"
-
-
-def order_book(settings: Settings) -> OrderBook:
-    """The orders and items that `settings` serve, malformed records and revisions included."""
-    catalog = build_catalog(settings.seed, settings.first_day, settings.customers)
-    return OrderBook(
-        catalog,
-        settings.seed,
-        settings.orders_per_day,
-        settings.first_day,
-        malformed_rate=settings.malformed_rate,
-        fault_seed=settings.fault_seed,
-        revised_days=settings.revised_days,
-        revision=settings.revision,
-    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

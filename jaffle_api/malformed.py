@@ -1,7 +1,7 @@
 """Malformed orders on demand: which of a day's orders are served broken, and how.
 
 Decided per day from the fault seed alone, so the same records are broken whatever the requests,
-their order or their paging; tests ask `malformed_orders` which ones to expect.
+their order or their paging; tests ask `order_book.malformed_orders` which ones to expect.
 """
 
 from __future__ import annotations
@@ -52,16 +52,6 @@ def malformed_plan(order_count: int, rate: float, fault_seed: int, day: date) ->
 def duplicates_in_plan(order_count: int, rate: float, fault_seed: int, day: date) -> int:
     """Extra records a day serves: its volume is known without generating its rows."""
     return sum(kind == DUPLICATE for _, kind in malformed_plan(order_count, rate, fault_seed, day))
-
-
-def malformed_orders(settings, day: date) -> tuple[MalformedOrder, ...]:
-    """The malformed records the stand-in with `settings` serves for `day`.
-
-    Builds the day's orders the way the server does: a pure function of the settings and the day.
-    """
-    from jaffle_api.app import order_book  # the app module imports this one
-
-    return order_book(settings).malformed_on(day)
 
 
 def break_order(record: bytes, kind: str) -> list[bytes]:

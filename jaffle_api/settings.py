@@ -40,7 +40,7 @@ class Settings:
       an unparseable timestamp, an impossible one, a negative amount, an item with an unknown
       sku, and a second record reusing an order's id with other totals. Which orders, and how,
       depends only on `JAFFLE_API_FAULT_SEED` and the day (not on requests or paging);
-      `jaffle_api.malformed.malformed_orders(settings, day)` lists them.
+      `jaffle_api.order_book.malformed_orders(settings, day)` lists them.
     - `JAFFLE_API_REVISED_DAYS` (unset): comma-separated days (YYYY-MM-DD) whose orders are
       served revised, as late data: same ids, customers and times, other baskets, with totals
       that follow from the new items.

@@ -10,12 +10,11 @@ from core.policies import with_mart_freshness
 from ingestion.api_source import jaffle_shop_api
 from ingestion.assets import raw_orders, raw_reference
 from orchestration.alerts import alert_sensors
-from orchestration.checks.freshness import daily_mart_freshness_checks, freshness_checks_sensor
+from orchestration.checks.freshness import partition_freshness_checks, partition_freshness_sensor
 from orchestration.checks.raw_orders import raw_orders_partition_checks
-from orchestration.checks.reconciliation import orders_reconcile_with_raw
 from orchestration.checks.schema_drift import raw_schema_unchanged
-from orchestration.dashboard import daily_revenue_chart
 from orchestration.executor import in_process_recording_host
+from orchestration.extensions import extra_definitions
 from orchestration.recovery import reclaim_dead_runs_sensor
 from orchestration.resources import build_resources
 from orchestration.schedules import (
@@ -26,24 +25,27 @@ from orchestration.schedules import (
 )
 from transform.assets import dbt_models
 
-defs = dg.Definitions(
-    assets=[
-        jaffle_shop_api,
-        *dg.map_asset_specs(
-            with_mart_freshness,
-            [raw_orders, raw_reference, dbt_models, daily_revenue_chart],
-        ),
-    ],
-    asset_checks=[
-        raw_orders_partition_checks,
-        orders_reconcile_with_raw,
-        raw_schema_unchanged,
-        *daily_mart_freshness_checks,
-    ],
-    jobs=[daily_refresh_job, observe_api_job],
-    schedules=[daily_refresh_schedule, observe_api_schedule],
-    sensors=[*alert_sensors, freshness_checks_sensor, reclaim_dead_runs_sensor],
-    resources=build_resources(),
-    # One process per run, recording where it runs (orchestration/executor.py).
-    executor=in_process_recording_host,
+assets = [
+    jaffle_shop_api,
+    *dg.map_asset_specs(with_mart_freshness, [raw_orders, raw_reference, dbt_models]),
+]
+freshness_checks = partition_freshness_checks(assets)
+
+defs = dg.Definitions.merge(
+    dg.Definitions(
+        assets=assets,
+        asset_checks=[raw_orders_partition_checks, raw_schema_unchanged, *freshness_checks],
+        jobs=[daily_refresh_job, observe_api_job],
+        schedules=[daily_refresh_schedule, observe_api_schedule],
+        sensors=[
+            *alert_sensors,
+            *partition_freshness_sensor(freshness_checks),
+            reclaim_dead_runs_sensor,
+        ],
+        resources=build_resources(),
+        # One process per run, recording where it runs (orchestration/executor.py).
+        executor=in_process_recording_host,
+    ),
+    # The project's own pieces (the example's checks and chart): orchestration/extensions.py.
+    *extra_definitions(),
 )

@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from jaffle_api.malformed import malformed_orders
+from jaffle_api.order_book import malformed_orders
 from jaffle_api.server import running_api
 from jaffle_api.settings import Settings as ApiSettings
 from orchestration.definitions import defs

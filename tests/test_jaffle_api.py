@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 
-from jaffle_api.malformed import KINDS, malformed_orders
+from jaffle_api.malformed import KINDS
+from jaffle_api.order_book import malformed_orders
 from jaffle_api.server import running_api
 from jaffle_api.settings import Settings
 

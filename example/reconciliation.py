@@ -12,6 +12,8 @@ from core.windows import partition_days
 from warehouse import read_only
 
 MART_ORDERS = dg.AssetKey(["marts", "orders"])
+# What the check reads of the dbt project (raw.orders is the example's dlt table).
+RECONCILED_MODELS = {MART_ORDERS: {"order_date", "order_total"}}
 
 RECONCILE_SQL = """
 with raw_orders as (

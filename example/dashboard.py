@@ -10,6 +10,12 @@ from core.pools import WAREHOUSE_POOL
 from warehouse import read_only
 
 DAILY_REVENUE = dg.AssetKey(["marts", "daily_revenue"])
+LOCATIONS = dg.AssetKey(["marts", "locations"])
+# What the chart reads: the models and their columns.
+CHART_MODELS = {
+    DAILY_REVENUE: {"location_id", "order_date", "revenue"},
+    LOCATIONS: {"location_id", "location_name"},
+}
 CHART_DAYS = 90
 
 
@@ -57,7 +63,7 @@ def render_chart(series: dict[str, list[tuple]]) -> bytes:
 
 @dg.asset(
     key=["dashboards", "daily_revenue_chart"],
-    deps=[DAILY_REVENUE, dg.AssetKey(["marts", "locations"])],
+    deps=list(CHART_MODELS),
     group_name="dashboards",
     pool=WAREHOUSE_POOL,
     kinds={"matplotlib"},
