@@ -2,7 +2,8 @@
 
 Keys are `raw/<table>`, the same keys the dbt sources get, so the lineage runs unbroken from
 the API through dlt into dbt. The assets are plain multi-assets built from dagster-dlt's
-specs, because `@dlt_assets` takes no retry policy.
+specs, because `@dlt_assets` takes no retry policy; `@ingestion_retry` retries their errors
+(core/policies.py), and leaves interrupts alone.
 """
 
 import functools
@@ -96,9 +97,9 @@ def _orders_per_day(first_day, last_day) -> tuple[dict[str, int], dict[str, int]
     name="raw_orders",
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    retry_policy=ingestion_retry(),
     pool=WAREHOUSE_POOL,
 )
+@ingestion_retry
 def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Orders (and their `orders__items`) placed in the partition's days, merged on `id`."""
     first_day, last_day = partition_days(context.partition_time_window)
@@ -142,9 +143,9 @@ def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     name="raw_reference",
     # Unpartitioned, but single-run so it can join a `--partition-range` run of everything.
     backfill_policy=dg.BackfillPolicy.single_run(),
-    retry_policy=ingestion_retry(),
     pool=WAREHOUSE_POOL,
 )
+@ingestion_retry
 def raw_reference(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Customers, products, stores and supplies: small, so fetched whole on every run."""
     ensure_api_reachable(settings.load().jaffle_api_url)
