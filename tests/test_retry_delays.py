@@ -14,6 +14,7 @@ from core.policies import DBT_RETRY, JITTER_FRACTION, retry_delay
 from jaffle_api.server import running_api
 from jaffle_api.settings import Settings as ApiSettings
 from orchestration.definitions import defs
+from orchestration.run_summary import render, summarize
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 DAY = "2024-05-01"
@@ -60,6 +61,7 @@ def test_an_outage_retries_the_ingestion_step_after_1_2_4_seconds_within_a_fifth
         monkeypatch.setenv("JAFFLE_API_URL", down_url)
         result = _ingest(instance, DAY)
         records = instance.get_records_for_run(result.run_id).records
+        summary = summarize(instance, result.run_id)
 
     assert not result.success
     events = [r.event_log_entry for r in records if r.event_log_entry.is_dagster_event]
@@ -80,6 +82,12 @@ def test_an_outage_retries_the_ingestion_step_after_1_2_4_seconds_within_a_fifth
         assert at - asked >= wait - 0.05
     [failure] = [e for e in events if e.dagster_event_type.value == "STEP_FAILURE"]
     assert "Exceeded max_retries of 3" in failure.dagster_event.event_specific_data.error.message
+    # What `make backfill`'s summary says of such a run: the asset not built, its checks not run.
+    lines = render(summary)
+    assert lines[1] == f"  run           {result.run_id} FAILURE"
+    assert lines[2] == "  assets        0 materialized, 1 not built: raw/orders"
+    checks = len(defs.resolve_asset_graph().get_check_keys_for_assets({RAW_ORDERS}))
+    assert lines[3] == f"  checks        0 passed, 0 failed, {checks} not run"
 
 
 def test_an_interrupted_ingestion_step_is_not_retried(warehouse, monkeypatch):
