@@ -8,6 +8,11 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export UV_COMPILE_BYTECODE := 1
+# The one library warning printed before any project code loads: `dagster asset materialize`
+# (what `make backfill` runs) pointing at `dg launch`. orchestration/library_warnings.py
+# filters the others, in every process that loads the definitions.
+comma := ,
+export PYTHONWARNINGS := $(if $(PYTHONWARNINGS),$(PYTHONWARNINGS)$(comma))ignore:Function `asset_materialize_command` is superseded
 DAGSTER_PORT ?= 3000
 
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
@@ -18,7 +23,7 @@ MANIFEST := $(DBT_DIR)/target/manifest.json
 DBT_SOURCES := $(shell find $(DBT_DIR) -path $(DBT_DIR)/target -prune -o -path $(DBT_DIR)/logs -prune \
 	-o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.yaml' \) -print)
 
-.PHONY: help setup dev api serve serve-env test test-fast backfill bench lint format clean secrets
+.PHONY: help setup dev api serve serve-env test test-fast backfill defs bench lint format clean secrets
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -83,6 +88,9 @@ test-fast: setup ## The suite without the tests that drive whole processes (CLI,
 backfill: setup ## Materialize every asset for START..END (YYYY-MM-DD, inclusive); needs the API
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	@exec $(BIN)/python -m orchestration.backfill "$(START)" "$(END)"
+
+defs: setup ## List the assets, checks, jobs, schedules and sensors (fits 100 columns)
+	@$(BIN)/python -m orchestration.list_defs
 
 lint: setup secrets ## ruff, sqlfluff and the secret scan, as CI runs them
 	$(BIN)/ruff check .

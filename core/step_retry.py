@@ -10,10 +10,22 @@ the attempts, and fails the step once `max_retries` is spent.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
 import dagster as dg
+
+
+def retry_delay(base_s: float, attempt: int, fraction: float, random: Callable[[], float]) -> float:
+    """Seconds before retry `attempt` (1 for the first): `base_s` doubled per earlier retry,
+    scaled by a factor drawn evenly from [1 - fraction, 1 + fraction) with `random()` in [0, 1)."""
+    if attempt < 1:
+        raise ValueError(f"retry attempt {attempt}: the first retry is attempt 1")
+    if not 0 <= fraction < 1:
+        raise ValueError(f"jitter fraction {fraction}: must be at least 0 and below 1")
+    nominal = base_s * 2 ** (attempt - 1)
+    return nominal * (1 + fraction * (2 * random() - 1))
 
 
 @dataclass(frozen=True)
@@ -27,11 +39,7 @@ class StepRetry:
 
     def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
         """The wait before retry number `attempt` (1 for the first retry)."""
-        if attempt < 1:
-            raise ValueError(f"attempt must be 1 or more, not {attempt}")
-        nominal = self.base_delay_s * 2 ** (attempt - 1)
-        spread = (rng or random).uniform(-self.jitter, self.jitter)
-        return nominal * (1 + spread)
+        return retry_delay(self.base_delay_s, attempt, self.jitter, (rng or random).random)
 
 
 def raise_for_retry(

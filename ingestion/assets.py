@@ -2,8 +2,8 @@
 
 Keys are `raw/<table>`, the same keys the dbt sources get, so the lineage runs unbroken from
 the API through dlt into dbt. The assets are plain multi-assets built from dagster-dlt's
-specs, so that each step can retry failures itself (core/step_retry.py): a Dagster retry
-policy would also retry a Ctrl-C.
+specs, because `@dlt_assets` takes no retry policy; `@ingestion_retry` retries their errors
+(core/policies.py), and leaves interrupts alone.
 """
 
 import functools
@@ -17,7 +17,6 @@ from core.memory import release_freed_memory
 from core.partitions import daily_partitions
 from core.policies import ingestion_retry
 from core.pools import WAREHOUSE_POOL
-from core.step_retry import raise_for_retry
 from core.windows import partition_days
 from ingestion.api_source import JAFFLE_SHOP_API
 from ingestion.dead_letter import rejected_counts
@@ -100,11 +99,12 @@ def _orders_per_day(first_day, last_day) -> tuple[dict[str, int], dict[str, int]
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
 )
+@ingestion_retry
 def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Orders (and their `orders__items`) placed in the partition's days, merged on `id`."""
     first_day, last_day = partition_days(context.partition_time_window)
+    ensure_api_reachable(settings.load().jaffle_api_url)
     try:
-        ensure_api_reachable(settings.load().jaffle_api_url)
         results = list(
             dlt.run(
                 context=context,
@@ -117,7 +117,7 @@ def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     except Exception as error:
         too_many = rejected_share_error(error)
         if too_many is None:
-            raise_for_retry(context, error, ingestion_retry())
+            raise
         # The source's data, not a transient fault: retrying would reject the same records.
         raise dg.Failure(description=str(too_many), allow_retries=False) from error
     finally:
@@ -145,16 +145,14 @@ def raw_orders(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
 )
+@ingestion_retry
 def raw_reference(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Customers, products, stores and supplies: small, so fetched whole on every run."""
-    try:
-        ensure_api_reachable(settings.load().jaffle_api_url)
-        yield from dlt.run(
-            context=context,
-            dlt_source=_source(REFERENCE_RESOURCES),
-            dlt_pipeline=_pipeline("jaffle_shop_reference"),
-            dagster_dlt_translator=TRANSLATOR,
-            loader_file_format=loader_file_format(settings.load().postgres),
-        )
-    except Exception as error:
-        raise_for_retry(context, error, ingestion_retry())
+    ensure_api_reachable(settings.load().jaffle_api_url)
+    yield from dlt.run(
+        context=context,
+        dlt_source=_source(REFERENCE_RESOURCES),
+        dlt_pipeline=_pipeline("jaffle_shop_reference"),
+        dagster_dlt_translator=TRANSLATOR,
+        loader_file_format=loader_file_format(settings.load().postgres),
+    )

@@ -3,7 +3,8 @@
 Before launching: the settings are checked, the range against the daily partitions, and runs
 whose process died are ended so their pool slots are free (orchestration/recovery.py). Then
 `dagster asset materialize --partition-range` runs under `supervise()`, so SIGTERM stops it as
-Ctrl-C does; after it exits, its own run is ended too if it could not record its end.
+Ctrl-C does; after it exits, its own run is ended too if it could not record its end, and a
+summary of the run is printed (orchestration/run_summary.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dagster as dg
 from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
 from orchestration.preflight import check_environment
 from orchestration.recovery import reclaim_dead_runs
+from orchestration.run_summary import latest_range_run, render, summarize
 from orchestration.supervise import supervise
 from settings import SettingError
 
@@ -53,10 +55,23 @@ def main(argv: list[str]) -> int:
         return 2
     with dg.DagsterInstance.get() as instance:
         reclaim_dead_runs(instance, log=_say)
+    launched = dt.datetime.now(dt.UTC)
     code = supervise(materialize_command(start, end))
     with dg.DagsterInstance.get() as instance:
         reclaim_dead_runs(instance, log=_say)
+        _print_summary(instance, start, end, launched)
     return code
+
+
+def _print_summary(instance, start: str, end: str, launched: dt.datetime) -> None:
+    """The run's summary, after Dagster's own log: what was built, checked and loaded."""
+    run_id = latest_range_run(instance, start, end, since=launched)
+    if run_id is None:
+        _say(f"no run of {start} .. {end} was recorded (see the messages above)")
+        return
+    elapsed = (dt.datetime.now(dt.UTC) - launched).total_seconds()
+    lines = render(summarize(instance, run_id), elapsed_s=elapsed)
+    print("\n".join(["", "make backfill: summary", *lines]), flush=True)
 
 
 def _say(message: str) -> None:

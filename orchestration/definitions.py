@@ -6,6 +6,10 @@
 
 import dagster as dg
 
+# First: the imports below are what raise the warnings it silences.
+import orchestration.library_warnings  # noqa: F401
+
+# isort: split
 from core.policies import with_mart_freshness
 from ingestion.api_source import jaffle_shop_api
 from ingestion.assets import raw_orders, raw_reference

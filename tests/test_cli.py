@@ -1,6 +1,9 @@
-"""The real `dagster` and `python -m ingestion` CLIs in subprocesses, as a user runs them."""
+"""The real `make`, `dagster` and `python -m ingestion` commands in subprocesses, as a user runs
+them."""
 
+import dataclasses
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -8,6 +11,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from jaffle_api.server import running_api
+from jaffle_api.settings import Settings as ApiSettings
+from orchestration.checks.freshness import daily_mart_freshness_checks
+from orchestration.definitions import defs
+from tests.processes import make_backfill
 from tests.support import fetch_all, query
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -40,11 +48,97 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/api/v1"
 
 
-def test_cli_backfill_of_a_range_loads_what_the_api_serves(api_url, warehouse, dagster_home):
-    result = _materialize_everything("--partition-range", "2024-03-05...2024-03-06")
+# A few malformed orders, so the run files dead letters and its `no_rejected_records` check fails.
+MALFORMED_RATE = 0.01
+WARNING_LINE = re.compile(r"\w+Warning: |when merging arrow schema")
+
+
+def test_cli_backfill_of_a_range_loads_what_the_api_serves(
+    warehouse, dagster_home, tmp_path, monkeypatch
+):
+    """`make backfill` of two days (the README's `dagster asset materialize ... --partition-range`
+    under it): the data lands, no library warning is printed, and the summary it ends with
+    names what was built, what failed and what was loaded."""
+    monkeypatch.delenv("DAGSTER_WEBSERVER_URL", raising=False)
+    first, last = "2024-03-05", "2024-03-06"
+    settings = dataclasses.replace(ApiSettings.from_env({}), malformed_rate=MALFORMED_RATE)
+    with running_api(settings) as api:
+        code, output = make_backfill(
+            first, last, {"JAFFLE_API_URL": api}, tmp_path / "backfill.log"
+        )
+        served = fetch_all(api, "orders", start_date=first, end_date=last)
+    assert code == 0, output[-3000:]
+
+    # Every order served is in raw or set aside, and marts.orders holds the ones in raw.
+    raw_orders = query(
+        warehouse,
+        f"select count(*) from raw.orders where ordered_at::date between '{first}' and '{last}'",
+    )[0][0]
+    dead_letters = query(
+        warehouse, f"select count(*) from raw.dead_letter where day between '{first}' and '{last}'"
+    )[0][0]
+    assert dead_letters > 0 and raw_orders + dead_letters == len(served)
+    assert query(warehouse, "select count(*) from marts.orders")[0][0] == raw_orders
+
+    # No library warnings in what the user reads.
+    assert [line for line in output.splitlines() if WARNING_LINE.search(line)] == []
+
+    # The summary: from the definitions (what exists), the warehouse (what was loaded) and the
+    # instance (the run), not from the run's log.
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        [run] = instance.get_runs()
+    graph = defs.resolve_asset_graph()
+    built = [key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable]
+    raw_tables = sorted(spec.key for spec in defs.resolve_all_asset_specs() if "dlt" in spec.kinds)
+    # Checks that fail: yesterday's partition of each daily mart is missing (March 2024 is
+    # long past), and the raw orders' dead letters.
+    failing = sorted(
+        [
+            f"{key.asset_key.to_user_string()}:{key.name}"
+            for c in daily_mart_freshness_checks
+            for key in c.check_keys
+        ]
+        + ["raw/orders:no_rejected_records"]
+    )
+    rows = {
+        key.to_user_string(): query(warehouse, f"select count(*) from raw.{key.path[-1]}")[0][0]
+        for key in raw_tables
+    }
+    rows["raw/orders"] = raw_orders
+    passed = len(graph.asset_check_keys) - len(failing)
+    loaded = ", ".join(f"{key} {count:,}" for key, count in sorted(rows.items()))
+    summary = output[output.index("make backfill: summary") :].splitlines()
+    assert summary[1:4] == [
+        f"  range         {first} .. {last}",
+        f"  run           {run.run_id} SUCCESS",
+        f"  assets        {len(built)} materialized, 0 not built",
+    ]
+    assert summary[4].startswith(f"  checks        {passed} passed, {len(failing)} failed: ")
+    unwrapped = " ".join(" ".join(summary).split())
+    assert f"failed: {', '.join(failing)} rows loaded " in unwrapped  # every failure, no other
+    assert f"  rows loaded   {loaded}" in summary
+    assert f"  dead letters  {dead_letters}" in summary
+    assert re.fullmatch(r"  elapsed       run \d+ s, command (\d+ min )?\d+ s", summary[-2])
+    assert summary[-1] == f"  in the UI     http://127.0.0.1:3000/runs/{run.run_id}"
+    assert max(len(line) for line in summary) <= 100
+
+
+def test_make_defs_lists_every_asset_in_100_columns():
+    result = _run(["make", "--no-print-directory", "defs"])
     assert result.returncode == 0, result.stderr[-3000:]
-    served = fetch_all(api_url, "orders", start_date="2024-03-05", end_date="2024-03-06")
-    assert query(warehouse, "select count(*) from marts.orders")[0][0] == len(served) > 0
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    listed = {line.split()[0] for line in lines if line.startswith("  ")}
+    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} <= listed
+    for name in [
+        *(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),
+        *(schedule.name for schedule in defs.schedules),
+        *(sensor.name for sensor in defs.sensors),
+    ]:
+        assert name in listed
+    checks = " ".join(lines)
+    assert all(key.name in checks for key in defs.resolve_asset_graph().asset_check_keys)
+    assert not WARNING_LINE.search(result.stderr)
 
 
 def test_cli_rejects_an_unknown_partition_with_a_clear_error(warehouse, dagster_home):

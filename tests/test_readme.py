@@ -59,6 +59,7 @@ EXERCISED_BY = {
         "not run here: minutes of benchmarks at up to 16x volume, too slow for the suite; "
         "docs/benchmarks.md is its committed output",
     ],
+    "make defs": ["tests/test_cli.py::test_make_defs_lists_every_asset_in_100_columns"],
     "make clean": [
         "tests/test_portable.py::test_make_clean_in_the_copy_keeps_only_the_instance_config"
     ],

@@ -22,5 +22,5 @@ def test_without_jitter_the_waits_are_exact():
 
 
 def test_attempts_count_from_one():
-    with pytest.raises(ValueError, match="attempt must be 1 or more"):
+    with pytest.raises(ValueError, match="the first retry is attempt 1"):
         StepRetry(max_retries=1, base_delay_s=1).delay_s(0)
