@@ -6,7 +6,6 @@
 
 import dagster as dg
 
-from core.policies import with_mart_freshness
 from ingestion.api_source import jaffle_shop_api
 from ingestion.assets import raw_orders, raw_reference
 from orchestration.alerts import alert_sensors
@@ -24,15 +23,18 @@ from orchestration.schedules import (
     observe_api_job,
     observe_api_schedule,
 )
-from transform.assets import dbt_models
+from transform.assets import build_dbt_models
+
+# Each dbt source is the dlt asset that loads its table (transform/loaded_tables.py).
+dbt_models = build_dbt_models(loaders=[raw_orders, raw_reference])
 
 defs = dg.Definitions(
     assets=[
         jaffle_shop_api,
-        *dg.map_asset_specs(
-            with_mart_freshness,
-            [raw_orders, raw_reference, dbt_models, daily_revenue_chart],
-        ),
+        raw_orders,
+        raw_reference,
+        dbt_models,
+        daily_revenue_chart,
     ],
     asset_checks=[
         raw_orders_partition_checks,
