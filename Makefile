@@ -78,7 +78,7 @@ serve: serve-env setup ## Code server, webserver, daemon (+ local API) on one Po
 # Four were ~7 % faster but made process-shutdown races in Dagster's own tools show up.
 PYTEST_WORKERS := -n 2
 SYSTEM_TESTS := test_recovery test_concurrency test_topology test_postgres_warehouse \
-	test_alerts_daemon test_ui test_ui_operate test_dg test_pools test_portable
+	test_alerts_daemon test_ui test_ui_operate test_dg test_pools test_portable test_fork_project
 test: setup ## Run the whole test suite (about 16 min on 2 cores)
 	$(BIN)/pytest $(PYTEST_WORKERS) --durations=15
 

@@ -59,16 +59,32 @@ def _retry_request(context: dg.AssetExecutionContext) -> dg.RetryRequested:
     return dg.RetryRequested(max_retries=INGESTION_RETRIES, seconds_to_wait=wait)
 
 
-# The daily schedule starts at 02:00 UTC and a run takes minutes: a mart not refreshed by
-# 06:00 UTC, or not for 26 hours, is late. Judged per asset; per-partition lateness is the
-# job of the partition freshness checks (orchestration/checks/freshness.py).
-MART_FRESHNESS = dg.FreshnessPolicy.time_window(
-    fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=24, minutes=30)
-)
+# What a dbt model declares as `meta: {dagster: {freshness: {...}}}` (transform/model_meta.py);
+# the example declares it once for its marts folder in dbt_project.yml: the daily schedule
+# starts at 02:00 UTC and a run takes minutes, so a mart not refreshed for 26 hours is late.
+# Judged per asset; per-partition lateness is the job of the partition freshness checks
+# (orchestration/checks/freshness.py).
+FRESHNESS_KEYS = {"fail_after_hours", "warn_after_hours"}
 
 
-def with_mart_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
-    """Attach `MART_FRESHNESS` to every asset in the `marts` group, leave the rest as they are."""
-    if spec.group_name != "marts":
-        return spec
-    return dg.apply_freshness_policy(spec, MART_FRESHNESS)
+def freshness_policy(declared: object, where: str) -> dg.FreshnessPolicy:
+    """`{fail_after_hours: 26, warn_after_hours: 24.5}` (warn optional) as a time-window
+    `FreshnessPolicy`; anything else stops the definitions with a message naming `where`."""
+    example = "freshness: {fail_after_hours: 26, warn_after_hours: 24.5}"
+    if not isinstance(declared, dict) or not declared.keys() <= FRESHNESS_KEYS:
+        raise ValueError(f"{where}: freshness must read `{example}`, not {declared!r}.")
+    hours = {name: declared.get(name) for name in FRESHNESS_KEYS}
+    for name, value in hours.items():
+        valid = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        if not valid and (value is not None or name == "fail_after_hours"):
+            raise ValueError(
+                f"{where}: freshness.{name} must be a positive number of hours "
+                f"(`{example}`), not {value!r}."
+            )
+    fail, warn = hours["fail_after_hours"], hours["warn_after_hours"]
+    if warn is not None and warn >= fail:
+        raise ValueError(f"{where}: freshness.warn_after_hours must be below fail_after_hours.")
+    return dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(hours=fail),
+        warn_window=None if warn is None else dt.timedelta(hours=warn),
+    )

@@ -20,7 +20,7 @@ from core.pools import WAREHOUSE_POOL
 from core.windows import partition_days
 from ingestion.api_source import JAFFLE_SHOP_API
 from ingestion.dead_letter import rejected_counts
-from ingestion.pipeline import loader_file_format, make_pipeline
+from ingestion.pipeline import RAW_DATASET, loader_file_format, make_pipeline
 from ingestion.reachability import ensure_api_reachable
 from ingestion.source import (
     ORDERS,
@@ -44,6 +44,8 @@ class RawTableTranslator(DagsterDltTranslator):
             deps=[JAFFLE_SHOP_API],
             # Named here because the specs are built without a pipeline (see `_specs`).
             kinds={"dlt", settings.load().warehouse},
+            # The table it loads, with its dataset: dbt sources find their asset by it.
+            metadata={**spec.metadata, "dagster/table_name": f"{RAW_DATASET}.{data.resource.name}"},
         )
 
 

@@ -10,7 +10,6 @@ import dagster as dg
 import orchestration.library_warnings  # noqa: F401
 
 # isort: split
-from core.policies import with_mart_freshness
 from ingestion.api_source import jaffle_shop_api
 from ingestion.assets import raw_orders, raw_reference
 from orchestration.alerts import alert_sensors
@@ -27,11 +26,16 @@ from orchestration.schedules import (
     observe_api_job,
     observe_api_schedule,
 )
-from transform.assets import dbt_models
+from transform.assets import build_dbt_models
+
+# Each dbt source is the dlt asset that loads its table (transform/loaded_tables.py).
+dbt_models = build_dbt_models(loaders=[raw_orders, raw_reference])
 
 assets = [
     jaffle_shop_api,
-    *dg.map_asset_specs(with_mart_freshness, [raw_orders, raw_reference, dbt_models]),
+    raw_orders,
+    raw_reference,
+    dbt_models,
 ]
 freshness_checks = partition_freshness_checks(assets)
 
@@ -51,5 +55,5 @@ defs = dg.Definitions.merge(
         executor=in_process_recording_host,
     ),
     # The project's own pieces (the example's checks and chart): orchestration/extensions.py.
-    *extra_definitions(),
+    *extra_definitions(assets),
 )

@@ -1,10 +1,17 @@
 """The asset graph a user sees: every dbt source fed by a dlt asset, every named asset present."""
 
+import datetime as dt
 import json
 
 import dagster as dg
+import pytest
+from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
+from ingestion.assets import raw_reference
 from orchestration.definitions import defs
+from transform.assets import build_dbt_models
+from transform.loaded_tables import UnmatchedSourceError
+from transform.model_meta import ROW_COUNT_TABLE, ROWS_PER_DAY_COLUMN
 from transform.project import manifest_path
 
 RAW = {"orders", "customers", "products", "stores", "supplies"}
@@ -25,6 +32,19 @@ def _graph():
     return defs.resolve_asset_graph()
 
 
+def _dbt_models() -> dg.AssetsDefinition:
+    (dbt_models,) = [
+        a
+        for a in defs.assets
+        if isinstance(a, dg.AssetsDefinition) and a.node_def.name == "dbt_models"
+    ]
+    return dbt_models
+
+
+def _translator():
+    return get_manifest_and_translator_from_dbt_assets([_dbt_models()])[1]
+
+
 def test_every_named_asset_exists():
     keys = set(_graph().get_all_asset_keys())
     expected = (
@@ -35,20 +55,44 @@ def test_every_named_asset_exists():
     assert expected <= keys
 
 
-def test_every_dbt_source_is_materialized_by_a_dlt_asset():
+def test_every_dbt_source_is_the_dlt_asset_that_loads_its_table():
+    """No source carries an asset key: each resolves by its schema and table, the child table
+    orders__items to the asset that loads it with orders."""
     graph = _graph()
     manifest = json.loads(manifest_path().read_text())
-    orphans = []
+    loaded_by = {}
     for source in manifest["sources"].values():
-        key_path = source.get("meta", {}).get("dagster", {}).get("asset_key") or [
-            source["source_name"],
-            source["name"],
-        ]
-        key = dg.AssetKey(key_path)
-        node = graph.get(key) if graph.has(key) else None
-        if node is None or not node.is_materializable or "dlt" not in node.kinds:
-            orphans.append(key.to_user_string())
-    assert orphans == []
+        assert "asset_key" not in source.get("meta", {}).get("dagster", {})
+        key = _translator().get_asset_key(source)
+        node = graph.get(key)
+        assert node.is_materializable and "dlt" in node.kinds, key
+        table = node.metadata["dagster/table_name"]
+        loaded_by[f"{source['schema']}.{source['identifier']}"] = (key.to_user_string(), table)
+    assert loaded_by == {
+        "raw.customers": ("raw/customers", "raw.customers"),
+        "raw.orders": ("raw/orders", "raw.orders"),
+        "raw.orders__items": ("raw/orders", "raw.orders"),
+        "raw.products": ("raw/products", "raw.products"),
+        "raw.stores": ("raw/stores", "raw.stores"),
+        "raw.supplies": ("raw/supplies", "raw.supplies"),
+    }
+
+
+def test_every_dbt_model_reads_only_defined_assets():
+    graph = _graph()
+    dbt_models = _dbt_models()
+    for key in dbt_models.keys:
+        for parent in graph.get(key).parent_keys:
+            assert graph.get(parent).is_materializable, f"{key.to_user_string()} <- {parent}"
+
+
+def test_a_source_no_dlt_asset_loads_stops_the_dbt_assets_with_a_message():
+    with pytest.raises(UnmatchedSourceError) as error:
+        build_dbt_models(loaders=[raw_reference])  # without raw/orders
+    message = str(error.value)
+    assert "dbt source `raw.orders" in message and "reads the table raw.orders" in message
+    assert "raw.customers (raw/customers)" in message and "raw.supplies (raw/supplies)" in message
+    assert "identifier:" in message and "models/staging/_sources.yml" in message
 
 
 def test_marts_orders_descends_from_the_dlt_orders_asset():
@@ -109,4 +153,62 @@ def test_every_dbt_model_and_test_of_the_manifest_is_an_asset_or_a_check():
     others = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable} - dbt_assets
     assert others == {dg.AssetKey(["raw", t]) for t in RAW} | {
         dg.AssetKey(["dashboards", "daily_revenue_chart"])
+    }
+
+
+# Every key and group of the example as they were when keys came from the model's schema: the
+# folder rule (transform/translator.py) must give the same ones.
+EXAMPLE_KEYS_AND_GROUPS = {
+    "dashboards/daily_revenue_chart": "dashboards",
+    "jaffle_shop_api": "sources",
+    "marts/customers": "marts",
+    "marts/daily_revenue": "marts",
+    "marts/locations": "marts",
+    "marts/order_items": "marts",
+    "marts/orders": "marts",
+    "marts/products": "marts",
+    "marts/supplies": "marts",
+    "raw/customers": "raw",
+    "raw/orders": "raw",
+    "raw/products": "raw",
+    "raw/stores": "raw",
+    "raw/supplies": "raw",
+    "staging/stg_customers": "staging",
+    "staging/stg_locations": "staging",
+    "staging/stg_order_items": "staging",
+    "staging/stg_orders": "staging",
+    "staging/stg_products": "staging",
+    "staging/stg_supplies": "staging",
+}
+
+
+def test_the_example_keeps_every_asset_key_and_group():
+    graph = _graph()
+    assert {
+        key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()
+    } == EXAMPLE_KEYS_AND_GROUPS
+
+
+def test_marts_get_freshness_and_row_counts_from_their_dbt_meta():
+    """dbt_project.yml declares them on the marts folder (and rows per day on marts/daily)."""
+    graph = _graph()
+    fresh, counted = {}, {}
+    for key in _dbt_models().keys:
+        node = graph.get(key)
+        policy = node.freshness_policy
+        if policy is not None:
+            fresh[key.to_user_string()] = (policy.fail_window, policy.warn_window)
+        if ROW_COUNT_TABLE in node.metadata:
+            counted[key.to_user_string()] = (
+                node.metadata[ROW_COUNT_TABLE],
+                node.metadata.get(ROWS_PER_DAY_COLUMN),
+            )
+    day = dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=24.5)
+    )
+    marts = {f"marts/{m}" for m in MARTS}
+    assert fresh == dict.fromkeys(marts, (day.fail_window, day.warn_window))
+    daily = {"orders", "order_items", "daily_revenue"}
+    assert counted == {
+        f"marts/{m}": (f"marts.{m}", "order_date" if m in daily else None) for m in MARTS
     }

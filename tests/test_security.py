@@ -231,7 +231,7 @@ def test_row_counts_quote_the_table_name():
         warehouse.execute("create table marts.orders (order_date date)")
         warehouse.execute("insert into marts.orders values ('2024-03-01'), ('2024-03-02')")
         window = PARTITIONS.time_window_for_partition_key("2024-03-01")
-        counts = _count(warehouse, "marts.orders", window)
+        counts = _count(warehouse, "marts.orders", window, "order_date")
         assert counts["dagster/row_count"] == 2
         assert counts["rows_per_day"].value == {"2024-03-01": 1}
         with pytest.raises(duckdb.CatalogException):

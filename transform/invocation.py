@@ -1,5 +1,5 @@
 """One dbt step: `dbt build` for the step's models, `dbt retry` of only what failed when
-Dagster retries the step, and row counts on every mart it built."""
+Dagster retries the step, and row counts on every table it built."""
 
 import contextlib
 import fcntl
@@ -11,17 +11,17 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliInvocation
+from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
 import settings
 from core.interrupts import is_interrupt, noticing_interrupts
 from core.step_retry import StepRetry, raise_for_retry
 from core.windows import DBT_WINDOW_VARIABLES, dbt_window_env, partition_days
+from transform.model_meta import ROW_COUNT_TABLE, ROWS_PER_DAY_COLUMN
 from transform.project import DBT_PROJECT_DIR, manifest_path
 from transform.resource import DbtResource
-from transform.translator import WarehouseTranslator
 from warehouse import Warehouse, read_only
 
-TRANSLATOR = WarehouseTranslator()
 # What `make setup`'s `dbt parse` leaves: a new step folder starts from it, not from nothing.
 PREPARED_PARSE = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
 
@@ -140,7 +140,7 @@ def _start_dbt(
             retry = dbt.cli(
                 ["retry"],
                 manifest=manifest_path(),
-                dagster_dbt_translator=TRANSLATOR,
+                dagster_dbt_translator=step_translator(context),
                 target_path=target_path,
             )
             return retry, True
@@ -248,24 +248,35 @@ def as_asset_events(context: dg.AssetExecutionContext, events: Iterable) -> Iter
             yield event
 
 
+def step_translator(context: dg.AssetExecutionContext):
+    """The translator the step's `@dbt_assets` was built with (its sources resolved)."""
+    return get_manifest_and_translator_from_dbt_assets([context.assets_def])[1]
+
+
 def with_row_counts(
     context: dg.AssetExecutionContext, events: list, window: dg.TimeWindow | None
 ) -> Iterator:
-    """Add each built mart's row count (and rows per day in the window for partitioned ones).
+    """Add each built table's row count, and its rows per day in the window where the model
+    declares a `rows_per_day_column`: which models, and which column, the translator put on
+    their specs from their dbt `meta` (transform/model_meta.py).
 
     Counted after dbt exits: DuckDB lets no other process read while dbt writes.
     """
-    tables = {
-        event.output_name: ".".join(context.asset_key_for_output(event.output_name).path)
-        for event in events
-        if isinstance(event, dg.Output)
-    }
-    marts = {name: table for name, table in tables.items() if table.startswith("marts.")}
+    specs = context.assets_def.specs_by_key
+    counted = {}
+    for event in events:
+        if isinstance(event, dg.Output):
+            metadata = specs[context.asset_key_for_output(event.output_name)].metadata
+            if ROW_COUNT_TABLE in metadata:
+                counted[event.output_name] = (
+                    metadata[ROW_COUNT_TABLE],
+                    metadata.get(ROWS_PER_DAY_COLUMN),
+                )
     counts: dict[str, dict] = {}
-    if marts:
+    if counted:
         with read_only() as warehouse:
-            for output_name, table in marts.items():
-                counts[output_name] = _count(warehouse, table, window)
+            for output_name, (table, day_column) in counted.items():
+                counts[output_name] = _count(warehouse, table, window, day_column)
     for event in events:
         if isinstance(event, dg.Output) and event.output_name in counts:
             yield event.with_metadata({**event.metadata, **counts[event.output_name]})
@@ -273,13 +284,15 @@ def with_row_counts(
             yield event
 
 
-def _count(warehouse: Warehouse, table: str, window) -> dict:
+def _count(warehouse: Warehouse, table: str, window, day_column: str | None = None) -> dict:
     schema, _, name = table.partition(".")
-    # The name comes from the dbt manifest, not from input; quoted all the same, as a table
+    # The names come from the dbt manifest, not from input; quoted all the same, as a table
     # name cannot be a query parameter.
-    table = ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
+    table = ".".join(_quoted(part) for part in table.split("."))
     (total,) = warehouse.execute(f"select count(*) from {table}").fetchone()
     metadata: dict = {"dagster/row_count": total}
+    if window is None or day_column is None:
+        return metadata
     columns = {
         row[0]
         for row in warehouse.execute(
@@ -288,12 +301,22 @@ def _count(warehouse: Warehouse, table: str, window) -> dict:
             [schema, name],
         ).fetchall()
     }
-    if window is not None and "order_date" in columns:
-        first_day, last_day = partition_days(window)
-        rows = warehouse.execute(
-            f"select order_date, count(*) from {table} where order_date between ? and ? "
-            "group by order_date order by order_date",
-            [first_day, last_day],
-        ).fetchall()
-        metadata["rows_per_day"] = dg.MetadataValue.json({d.isoformat(): n for d, n in rows})
+    if day_column not in columns:
+        raise ValueError(
+            f"{table} has no column {day_column!r}, which its dbt model declares as "
+            "`meta: {dagster: {rows_per_day_column: ...}}`: name one of "
+            f"{sorted(columns)}, or remove the declaration."
+        )
+    first_day, last_day = partition_days(window)
+    day = _quoted(day_column)
+    rows = warehouse.execute(
+        f"select {day}, count(*) from {table} where {day} between ? and ? "
+        f"group by {day} order by {day}",
+        [first_day, last_day],
+    ).fetchall()
+    metadata["rows_per_day"] = dg.MetadataValue.json({d.isoformat(): n for d, n in rows})
     return metadata
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
