@@ -16,6 +16,7 @@ BIN := $(VENV)/bin
 DBT_DIR := dbt_project
 MANIFEST := $(DBT_DIR)/target/manifest.json
 DBT_SOURCES := $(shell find $(DBT_DIR) -path $(DBT_DIR)/target -prune -o -path $(DBT_DIR)/logs -prune \
+	-o -path $(DBT_DIR)/dbt_packages -prune \
 	-o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.yaml' \) -print)
 
 .PHONY: help setup dev api serve serve-env test test-fast backfill bench lint format clean secrets
@@ -30,7 +31,20 @@ $(BIN)/dagster: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
-$(MANIFEST): $(BIN)/dagster $(DBT_SOURCES)
+# dbt packages, when the project declares any: `dbt deps` runs when dbt_packages/ is missing or
+# older than what declares them (or the lock dbt writes), so once installed, setup needs no network.
+DBT_PACKAGE_FILES := $(wildcard $(DBT_DIR)/packages.yml $(DBT_DIR)/dependencies.yml)
+ifneq ($(DBT_PACKAGE_FILES),)
+DBT_PACKAGES := $(DBT_DIR)/dbt_packages
+$(DBT_PACKAGES): $(DBT_PACKAGE_FILES) $(wildcard $(DBT_DIR)/package-lock.yml) | $(BIN)/dagster
+	@echo "$(BIN)/dbt deps --project-dir $(DBT_DIR) --profiles-dir $(DBT_DIR)"
+	@$(BIN)/dbt deps --project-dir $(DBT_DIR) --profiles-dir $(DBT_DIR) || { \
+	  echo "make setup: \`dbt deps\` failed: the packages of $(DBT_PACKAGE_FILES) could not be installed"; \
+	  echo "  (dbt Hub and git need the network). If $@/ already holds them, \`touch $@\`."; exit 1; }
+	@touch $@
+endif
+
+$(MANIFEST): $(BIN)/dagster $(DBT_SOURCES) $(DBT_PACKAGES)
 	$(BIN)/dbt parse --quiet --project-dir $(DBT_DIR) --profiles-dir $(DBT_DIR)
 	@touch $@
 
