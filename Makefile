@@ -21,6 +21,7 @@ BIN := $(VENV)/bin
 DBT_DIR := dbt_project
 MANIFEST := $(DBT_DIR)/target/manifest.json
 DBT_SOURCES := $(shell find $(DBT_DIR) -path $(DBT_DIR)/target -prune -o -path $(DBT_DIR)/logs -prune \
+	-o -path $(DBT_DIR)/dbt_packages -prune \
 	-o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.yaml' \) -print)
 
 .PHONY: help setup dev api serve serve-env test test-fast backfill defs bench lint format clean secrets
@@ -35,7 +36,20 @@ $(BIN)/dagster: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
-$(MANIFEST): $(BIN)/dagster $(DBT_SOURCES)
+# dbt packages, when the project declares any: `dbt deps` runs when dbt_packages/ is missing or
+# older than what declares them (or the lock dbt writes), so once installed, setup needs no network.
+DBT_PACKAGE_FILES := $(wildcard $(DBT_DIR)/packages.yml $(DBT_DIR)/dependencies.yml)
+ifneq ($(DBT_PACKAGE_FILES),)
+DBT_PACKAGES := $(DBT_DIR)/dbt_packages
+$(DBT_PACKAGES): $(DBT_PACKAGE_FILES) $(wildcard $(DBT_DIR)/package-lock.yml) | $(BIN)/dagster
+	@echo "$(BIN)/dbt deps --project-dir $(DBT_DIR) --profiles-dir $(DBT_DIR)"
+	@$(BIN)/dbt deps --project-dir $(DBT_DIR) --profiles-dir $(DBT_DIR) || { \
+	  echo "make setup: \`dbt deps\` failed: the packages of $(DBT_PACKAGE_FILES) could not be installed"; \
+	  echo "  (dbt Hub and git need the network). If $@/ already holds them, \`touch $@\`."; exit 1; }
+	@touch $@
+endif
+
+$(MANIFEST): $(BIN)/dagster $(DBT_SOURCES) $(DBT_PACKAGES)
 	$(BIN)/dbt parse --quiet --project-dir $(DBT_DIR) --profiles-dir $(DBT_DIR)
 	@touch $@
 
@@ -92,10 +106,11 @@ backfill: setup ## Materialize every asset for START..END (YYYY-MM-DD, inclusive
 defs: setup ## List the assets, checks, jobs, schedules and sensors (fits 100 columns)
 	@$(BIN)/python -m orchestration.list_defs
 
+# sqlfluff compiles the dbt project with dbt itself (.sqlfluff), so installed packages are needed.
 lint: setup secrets ## ruff, sqlfluff and the secret scan, as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint $(DBT_DIR)/models $(DBT_DIR)/macros
+	$(BIN)/sqlfluff lint $(DBT_DIR)
 
 # detect-secrets over the git-tracked files: fails on any secret not in .secrets.baseline.
 # A false positive gets an inline `# pragma: allowlist secret` comment.
@@ -105,7 +120,7 @@ secrets: setup ## Scan the tracked files for committed secrets (keys, tokens, pa
 format: setup ## Format Python and SQL in place
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-	$(BIN)/sqlfluff fix $(DBT_DIR)/models $(DBT_DIR)/macros
+	$(BIN)/sqlfluff fix $(DBT_DIR)
 
 clean: ## Remove the warehouse, dbt build output and local Dagster run history
 	rm -rf data $(DBT_DIR)/target $(DBT_DIR)/logs

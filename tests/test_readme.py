@@ -224,8 +224,11 @@ def test_pre_commit_hooks_pin_the_versions_make_lint_uses():
     (scan,) = secrets["hooks"]
     assert scan["args"] == ["--baseline", ".secrets.baseline"]
     assert (PROJECT_ROOT / ".secrets.baseline").is_file()
-    # sqlfluff's dbt templater would need dbt and a warehouse inside the hook's environment.
-    assert re.search(r"^templater\s*=\s*jinja\s*$", (PROJECT_ROOT / ".sqlfluff").read_text(), re.M)
+    # sqlfluff's dbt templater compiles with dbt: the hook's environment holds the same dbt.
+    assert re.search(r"^templater\s*=\s*dbt\s*$", (PROJECT_ROOT / ".sqlfluff").read_text(), re.M)
+    pins = dict(pin.split("==") for pin in lint["additional_dependencies"])
+    templater_packages = ["sqlfluff-templater-dbt", "dbt-core", "dbt-duckdb", "duckdb"]
+    assert pins == {name: locked[name] for name in templater_packages}
 
 
 def test_make_api_serves_the_stand_in_on_api_port(tmp_path):
