@@ -13,7 +13,8 @@ What is new since the last tick is read from the instance by `check_events.py`. 
 (`check_cursor.py`) keeps, per check, the execution id up to which everything is handled, the
 storage id of the last freshness change read, the freshness changes not yet sent, and the
 grouping state. An alert Slack did not accept stays unhandled in the cursor and is sent on a
-later tick, once; if nothing got through the tick fails and the cursor does not move.
+later tick, once; if nothing got through the tick fails and the cursor does not move. While Slack
+refuses the token or the channel, ticks are skipped with the line that says what to fix.
 """
 
 from __future__ import annotations
