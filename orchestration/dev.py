@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from orchestration.alerts import startup_check
 from orchestration.preflight import check_environment
 from orchestration.supervise import supervise
 from settings import SettingError
@@ -24,6 +25,7 @@ def main() -> int:
     except SettingError as error:
         print(f"make dev: {error}", file=sys.stderr)
         return 2
+    startup_check("make dev")  # one line if Slack refuses SLACK_BOT_TOKEN or cannot be reached
     port = os.environ.get("DAGSTER_PORT", "3000")
     api = subprocess.Popen([str(BIN / "python"), "-m", "jaffle_api"], start_new_session=True)
     try:

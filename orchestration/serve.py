@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from orchestration.alerts import startup_check
 from orchestration.preflight import check_environment
 from orchestration.supervise import Service, supervise_all
 from settings import INSTANCE_CONFIG, PROJECT_ROOT, SettingError
@@ -137,6 +138,7 @@ def main() -> int:
     except SettingError as error:
         print(f"make serve: {error}", file=sys.stderr)
         return 2
+    startup_check("make serve")  # one line if Slack refuses SLACK_BOT_TOKEN or cannot be reached
     webserver_port = int(os.environ.get("DAGSTER_PORT", DEFAULT_WEBSERVER_PORT))
     code_server_port = int(os.environ.get(CODE_SERVER_PORT_VAR, DEFAULT_CODE_SERVER_PORT))
     os.environ[CODE_SERVER_HOST_VAR] = HOST

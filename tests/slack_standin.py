@@ -1,4 +1,5 @@
-"""A local stand-in for Slack's Web API: `chat.postMessage` and `chat.update` over real HTTP.
+"""A local stand-in for Slack's Web API: `auth.test`, `chat.postMessage` and `chat.update` over
+real HTTP.
 
 It answers the way Slack does (HTTP 200 with `ok: false` and an error code for auth and argument
 errors; 429 with Retry-After when rate limited), and can be told to fail the next requests, so
@@ -56,6 +57,7 @@ class SlackStandIn:
         self._failures: list[int] = []
         self._down: int | None = None
         self._texts: dict[str, str] = {}
+        self._revoked = False
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         # A short poll interval so that stopping the server does not cost half a second.
@@ -76,12 +78,19 @@ class SlackStandIn:
     def updates(self) -> list[Received]:
         return [m for m in self.messages if m.method == "chat.update"]
 
+    @property
+    def chat_attempts(self) -> list[Attempt]:
+        """The attempts to post or update a message (not `auth.test`)."""
+        return [a for a in self.attempts if a.method.startswith("chat.")]
+
     def fail_next(self, count: int, status: int = 429) -> None:
-        """Answer the next `count` requests with `status`: 429 (rate limited), 500 or 503."""
+        """Answer the next `count` message requests with `status`: 429 (rate limited), 500 or
+        503."""
         self.answer_next(*[status] * count)
 
     def answer_next(self, *statuses: int) -> None:
-        """Script the next answers in order: 200 answers as usual, 429/500/503 fail."""
+        """Script the next answers to message requests (`chat.*`) in order: 200 answers as
+        usual, 429/500/503 fail. `auth.test` answers as usual meanwhile (see `go_down`)."""
         with self._lock:
             self._failures.extend(statuses)
 
@@ -95,6 +104,11 @@ class SlackStandIn:
         with self._lock:
             self._down = None
             self._failures.clear()
+
+    def revoke_token(self) -> None:
+        """Revoke the token, as a workspace admin can: every call is then `token_revoked`."""
+        with self._lock:
+            self._revoked = True
 
     def messages_about(self, needle: str) -> list[Received]:
         """The accepted messages (posts and updates) whose text contains `needle`."""
@@ -114,8 +128,10 @@ class SlackStandIn:
         with self._lock:
             if self._down is not None:
                 status = self._down
+            elif self._failures and method.startswith("chat."):
+                status = self._failures.pop(0)
             else:
-                status = self._failures.pop(0) if self._failures else 200
+                status = 200
             if status != 200:
                 self.attempts.append(Attempt(method, status, None))
                 return _failure(status)
@@ -124,7 +140,7 @@ class SlackStandIn:
             return 200, {"Content-Type": "application/json; charset=utf-8"}, _json(answer)
 
     def _answer(self, method: str, headers, body: bytes) -> dict:
-        if method not in {"chat.postMessage", "chat.update"}:
+        if method not in {"auth.test", "chat.postMessage", "chat.update"}:
             return {"ok": False, "error": "unknown_method"}
         try:
             params = _parse(headers.get("Content-Type", ""), body)
@@ -135,6 +151,19 @@ class SlackStandIn:
             return {"ok": False, "error": "not_authed"}
         if token != self.token:
             return {"ok": False, "error": "invalid_auth"}
+        if self._revoked:
+            return {"ok": False, "error": "token_revoked"}
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://stand-in.slack.com/",
+                "team": "Stand-in",
+                "user": "alerts",
+                "team_id": "T123",
+                "user_id": "U123",
+                "bot_id": "B123",
+                "is_enterprise_install": False,
+            }
         channel, text, blocks = params.get("channel"), params.get("text"), params.get("blocks")
         if isinstance(blocks, str):
             blocks = json.loads(blocks)

@@ -5,13 +5,20 @@ stale marts, and a Slack stand-in that is down, rate limiting, or healthy.
 
 Each alert must reach Slack exactly once: a message is counted by the link to its run (or by
 its check), and after it arrived the sensors tick a few more times before the count is taken.
+
+Before `dagster dev` first starts, a CLI run is killed and marked failed, as `make backfill`'s
+pre-flight does, while no daemon runs: marked for a retry that can never come, it must still
+alert once. And `make dev` with a token Slack refuses says so in one line and skips the alert
+sensors' ticks with it.
 """
 
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,17 +29,22 @@ import dagster as dg
 import duckdb
 import pytest
 import requests
+from dagster._core.scheduler.instigation import InstigatorTick, InstigatorType
 
 from jaffle_api.server import running_api
 from jaffle_api.settings import Settings as ApiSettings
 from orchestration.alerts.run_failure import PENDING_KEY
-from tests.dagster_dev import DAGSTER, PROJECT_ROOT, running_dagster_dev
+from orchestration.executor import PID_TAG
+from orchestration.recovery import reclaim_dead_runs
+from tests.dagster_dev import DAGSTER, PROJECT_ROOT, free_port, location_loaded, running_dagster_dev
+from tests.processes import kill_tree, start_make
 from tests.slack_standin import TOKEN, WEBSERVER, SlackStandIn, running_slack
 
 SENSOR_INTERVAL_S = 4
 SETTLE_S = 2 * SENSOR_INTERVAL_S + 2
 """After an alert arrived: long enough for every alert sensor to tick twice more."""
 CLI_RANGE = ("2024-05-01", "2024-05-03")
+STRANDED_DAY = "2024-04-01"
 
 LAUNCH_RUN = """
 mutation Launch($executionParams: ExecutionParams!) {
@@ -63,6 +75,7 @@ class Platform:
     slack: SlackStandIn
     stack: contextlib.ExitStack
     base_url: str = ""
+    stranded_run: str = ""
 
     def start(self) -> None:
         self.base_url = self.stack.enter_context(running_dagster_dev(self.folder, self.env))
@@ -175,11 +188,66 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             "DO_NOT_TRACK": "1",
         }
         running = Platform(folder, env, slack, contextlib.ExitStack())
+        running.stranded_run = strand_a_cli_run(folder, env)  # while no daemon runs
         running.start()
         try:
             yield running
         finally:
             running.stack.close()
+
+
+def strand_a_cli_run(folder: Path, env: dict[str, str]) -> str:
+    """A `dagster asset materialize` run killed mid-step, then marked failed by the platform's
+    recovery as `make backfill`'s pre-flight does: Dagster marks it for a retry (a run whose
+    process died, dagster.yaml's run_retries), which its daemon can never launch for a CLI run.
+    Returns its id."""
+    with socket.socket() as silent:  # an API that takes the connection and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host, port = silent.getsockname()
+        cli = subprocess.Popen(
+            [DAGSTER, "asset", "materialize", "-m", "orchestration.definitions"]
+            + ["--select", "raw/orders", "--partition", STRANDED_DAY],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env, "JAFFLE_API_URL": f"http://{host}:{port}/api/v1"},
+            stdout=(folder / "stranded_cli.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while not (run := _run_with_process(env["DAGSTER_HOME"])):
+                assert cli.poll() is None and time.monotonic() < deadline, (
+                    folder / "stranded_cli.log"
+                ).read_text()[-3000:]
+                time.sleep(0.5)
+        finally:
+            kill_tree(cli.pid)  # as when the laptop's lid closes
+            cli.wait()
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        [reclaimed] = reclaim_dead_runs(instance, log=lambda _: None)
+        assert reclaimed.run_id == run
+        marked = instance.get_run_by_id(run)
+        assert marked.status == dg.DagsterRunStatus.FAILURE
+        assert marked.tags["dagster/will_retry"] == "true"
+    return run
+
+
+def _run_with_process(home: str) -> str | None:
+    """The id of the run whose steps' process has started, if any."""
+    with dg.DagsterInstance.from_config(home) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        return next((run.run_id for run in runs if PID_TAG in run.tags), None)
+
+
+def sensor_ticks(home: str, sensor: str) -> list[InstigatorTick]:
+    """The sensor's ticks as the daemon recorded them in the instance, newest first."""
+    with dg.DagsterInstance.from_config(home) as instance:
+        states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        for state in states:
+            if state.instigator_name == sensor:
+                return list(instance.get_ticks(state.instigator_origin_id, state.selector_id))
+    return []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,3 +360,119 @@ def test_an_alert_slack_refuses_then_rate_limits_across_a_restart_is_sent_once(p
 
     platform.assert_alerted_once("the alert after the restart", f"/runs/{run_id}|")
     assert run_id not in platform.pending_run_alerts()
+
+
+def test_a_cli_run_marked_for_a_retry_that_never_comes_alerts_once(platform):
+    run_id = platform.stranded_run
+
+    [text] = platform.assert_alerted_once("the stranded run's alert", f"/runs/{run_id}|")
+    assert f"*Partition:* `{STRANDED_DAY}`" in text
+    assert "*Not retried:* marked for a retry that never came; started outside a code location" in (
+        text
+    )
+    assert "is gone: it was killed or crashed" in text  # what the platform's recovery recorded
+    with dg.DagsterInstance.from_config(platform.env["DAGSTER_HOME"]) as instance:
+        assert instance.get_run_by_id(run_id).tags["dagster/will_retry"] == "false"
+
+
+def test_with_a_good_token_the_alert_sensors_say_nothing_of_slack(platform):
+    home = platform.env["DAGSTER_HOME"]
+    platform.wait_for("two ticks of each alert sensor", lambda: _ticked(home, 2), timeout_s=60)
+    for sensor in ALERT_SENSORS:
+        reasons = [tick.skip_reason or "" for tick in sensor_ticks(home, sensor)]
+        assert not [r for r in reasons if "Slack alerts cannot be sent" in r], (sensor, reasons)
+    assert "Slack alerts" not in platform.log_tail()
+
+
+ALERT_SENSORS = ("slack_on_check_failure", "slack_on_pending_run_alerts")
+REFUSED = (
+    "Slack alerts cannot be sent (invalid_auth): Slack does not know SLACK_BOT_TOKEN; set "
+    "SLACK_BOT_TOKEN to the bot token (xoxb-...) of a Slack app in your workspace, then restart."
+)
+
+
+def _ticked(home: str, count: int, reason: str | None = None, after: float = 0) -> bool:
+    """Whether each alert sensor has ticked `count` times (after `after`, with `reason`)."""
+    return all(
+        len(
+            [
+                t
+                for t in sensor_ticks(home, s)
+                if (reason is None or t.skip_reason == reason) and t.timestamp > after
+            ]
+        )
+        >= count
+        for s in ALERT_SENSORS
+    )
+
+
+def _first_run_ended_at(home: str) -> float | None:
+    with dg.DagsterInstance.from_config(home) as instance:
+        ended = instance.get_run_records(
+            filters=dg.RunsFilter(
+                statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+            ),
+            limit=1,
+            ascending=True,
+        )
+        return ended[0].end_time if ended else None
+
+
+def test_make_dev_with_a_token_slack_refuses_says_so_once_and_skips_alerts(tmp_path):
+    home, log = tmp_path / "dagster_home", tmp_path / "make_dev.log"
+    api_port, dagster_port = free_port(), free_port()
+    (tmp_path / "tmp").mkdir()
+    with running_slack(TOKEN) as slack:
+        env = {
+            "DAGSTER_HOME": str(home),
+            "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+            "API_PORT": str(api_port),
+            "DAGSTER_PORT": str(dagster_port),
+            "JAFFLE_API_URL": f"http://127.0.0.1:{api_port}/api/v1",
+            "TMPDIR": str(tmp_path / "tmp"),
+            "SLACK_BOT_TOKEN": "xoxb-a-token-slack-does-not-know",
+            "SLACK_API_URL": slack.base_url,
+            "ALERT_SENSOR_INTERVAL_S": str(SENSOR_INTERVAL_S),
+            "DO_NOT_TRACK": "1",
+        }
+        dev = start_make(["dev"], env, log)
+        try:
+            deadline = time.monotonic() + 300
+            while not location_loaded(f"http://127.0.0.1:{dagster_port}"):
+                assert dev.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(1)
+            # Three ticks each once there are failures to send: the freshness checks of the
+            # empty warehouse, run by their own sensor (before the fix, each such tick of the
+            # check sensor failed with a traceback).
+            deadline = time.monotonic() + 240
+            while not (ended := _first_run_ended_at(str(home))) or not _ticked(
+                str(home), 3, REFUSED, after=ended
+            ):
+                assert time.monotonic() < deadline, log.read_text()[-4000:]
+                time.sleep(1)
+            output = log.read_text()  # while it runs (stopping it prints tracebacks of its own)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(dev.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                dev.wait(timeout=60)
+            kill_tree(dev.pid)
+
+    assert output.count(f"make dev: {REFUSED}\n") == 1, output[-4000:]
+    # Elsewhere the line is only the daemon's routine record of each skipped tick (Dagster logs
+    # every sensor's skip reason at INFO), never a failure.
+    others = [line for line in output.splitlines() if "Slack alerts cannot" in line][1:]
+    assert others and all(
+        re.search(
+            f"SensorDaemon - .*INFO.* - Sensor slack_on_[a-z_]+ skipped: {re.escape(REFUSED)}$",
+            line,
+        )
+        for line in others
+    ), others
+    assert "Traceback" not in output and "AlertNotSent" not in output, output[-4000:]
+    for sensor in ALERT_SENSORS:
+        failed = [t for t in sensor_ticks(str(home), sensor) if t.status.value == "FAILURE"]
+        assert failed == [], sensor
+    # Slack was asked whether it takes the token, and no alert was tried against it.
+    assert {a.method for a in slack.attempts} == {"auth.test"}
+    assert {a.error for a in slack.attempts} == {"invalid_auth"}

@@ -4,6 +4,7 @@ repeats within a window update that message instead of posting again."""
 from orchestration.alerts.check_failure import slack_on_check_failure
 from orchestration.alerts.run_failure import slack_on_pending_run_alerts, slack_on_run_failure
 from orchestration.alerts.slack import SlackResource, slack_resource
+from orchestration.alerts.startup import startup_check
 
 alert_sensors = [slack_on_run_failure, slack_on_pending_run_alerts, slack_on_check_failure]
 
@@ -14,4 +15,5 @@ __all__ = [
     "slack_on_pending_run_alerts",
     "slack_on_run_failure",
     "slack_resource",
+    "startup_check",
 ]

@@ -13,7 +13,8 @@ What is new since the last tick is read from the instance by `check_events.py`. 
 (`check_cursor.py`) keeps, per check, the execution id up to which everything is handled, the
 storage id of the last freshness change read, the freshness changes not yet sent, and the
 grouping state. An alert Slack did not accept stays unhandled in the cursor and is sent on a
-later tick, once; if nothing got through the tick fails and the cursor does not move.
+later tick, once; if nothing got through the tick fails and the cursor does not move. While Slack
+refuses the token or the channel, ticks are skipped with the line that says what to fix.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
             "are not alerted)."
         )
 
+    problem = slack.problem()
+    if problem:
+        # Slack refuses the token or channel: the failures wait unread (the cursor stays).
+        return dg.SkipReason(problem)
+
     config = alert_settings.load()
     checks, check_alerts = new_check_failures(instance, asset_graph, check_keys, cursor, config)
     freshness_after, freshness_alerts = new_freshness_failures(
@@ -73,6 +79,8 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
 
     actions: dict[str, int] = {"posted": 0, "updated": 0}
     errors: list[str] = []
+    setup_problem: str | None = None
+    refused = 0
     unsent: set[str] = set()
     for group, alerts in by_group.items():
         if errors:
@@ -92,8 +100,15 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
                 )
                 actions[action] += 1
             except AlertNotSent as error:
+                if not error.transient and not error.setup_problem:
+                    # Slack refuses this message itself: it would refuse it again. Handled.
+                    context.log.error(f"Slack refused the alert {group}, not retried: {error}")
+                    refused += 1
+                    continue
                 errors.append(f"{group}: {error}")
                 unsent.add(group)
+                if error.setup_problem:
+                    setup_problem = str(error)
         if group in unsent:
             # Not sent, so not handled: the next tick reads this check again from just before
             # these results (every result of one check is in one group, so nothing sent is
@@ -101,7 +116,7 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
             for alert in alerts:
                 if alert.check is not None:
                     checks[alert.check] = min(checks[alert.check], alert.execution_id - 1)
-    unsent_groups = len(by_group) - sum(actions.values())
+    unsent_groups = len(by_group) - sum(actions.values()) - refused
     freshness_pending = tuple(
         sorted(
             alert.storage_id
@@ -112,6 +127,10 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
         )
     )
 
+    if setup_problem:
+        # No use failing the tick every interval: nothing gets through until a person acts.
+        context.update_cursor(Cursor(checks, freshness_after, freshness_pending, state).dumps())
+        return dg.SkipReason(setup_problem)
     if errors and not any(actions.values()):
         # Nothing got through (Slack down?): fail the tick loudly; the cursor stays where it was.
         raise AlertNotSent(

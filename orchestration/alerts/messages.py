@@ -39,6 +39,9 @@ class RunFailure:
     partition_range: tuple[str, str] | None = None
     failed_steps: tuple[str, ...] = ()
     error: str = ""
+    not_retried: str | None = None
+    """Why a run marked for a retry was not retried after all (orchestration/alerts/
+    stranded_retries.py)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ def run_failure_message(
     if failure.failed_steps:
         label = "Failed step" if len(failure.failed_steps) == 1 else "Failed steps"
         lines.append(f"*{label}:* " + ", ".join(f"`{step}`" for step in failure.failed_steps))
+    if failure.not_retried:
+        lines.append(f"*Not retried:* marked for a retry that never came; {failure.not_retried}")
     if failure.error:
         lines.append("*Error:*")
         # A fence inside the error would end the code block early.

@@ -6,6 +6,11 @@
 - An alert Slack did not accept (down, 5xx or 429 beyond the client's retries) is not lost:
   Dagster's run-status cursor moves past the run anyway, so the run waits in a pending queue
   and `slack_on_pending_run_alerts` sends it on a later tick, once Slack answers.
+- A run marked for a retry that never comes (a CLI run whose process died, no daemon running)
+  is alerted once by `slack_on_pending_run_alerts` (`stranded_retries.py`).
+- While Slack refuses the token or the channel, alerts wait in the queue without a request per
+  run, and the pending sensor's ticks are skipped with the one line that says what to fix; an
+  alert Slack refuses for its own content is dropped and logged, not retried.
 - The same job failing again on the same assets within the grouping window updates the first
   message with a count.
 
@@ -23,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -31,10 +37,15 @@ from orchestration.alerts import settings as alert_settings
 from orchestration.alerts.delivery import deliver
 from orchestration.alerts.messages import RunFailure, root_error, run_failure_message
 from orchestration.alerts.slack import ALERTS_OFF, AlertNotSent, SlackResource
+from orchestration.alerts.stranded_retries import (
+    NOT_RETRIED_TAG,
+    WILL_RETRY_TAG,
+    mark_not_retried,
+    stranded_runs,
+)
 
 GROUPS_KEY = "orchestration.alerts/run_failure_groups"
 PENDING_KEY = "orchestration.alerts/run_failure_pending"
-WILL_RETRY_TAG = "dagster/will_retry"
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -64,51 +75,88 @@ def slack_on_run_failure(context: dg.RunFailureSensorContext, slack: SlackResour
     # The retry tag is added just after the failure event is written: read the run afresh.
     run = instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
     if run.tags.get(WILL_RETRY_TAG) == "true":
+        # If the retry never comes, slack_on_pending_run_alerts alerts this run (stranded_retries).
         context.log.info(f"Run {run.run_id} failed and Dagster will retry it: no alert yet.")
         return None
 
-    sent, waiting, error = send_run_alerts(instance, slack, [run.run_id])
-    if error:
+    problem = slack.problem()
+    if problem:
+        # Slack refuses the token or channel: the alert waits, without asking Slack again.
+        enqueue(instance, [run.run_id])
+        context.log.warning(f"The alert for failed run {run.run_id} waits: {problem}")
+        return None
+    sending = send_run_alerts(instance, slack, [run.run_id])
+    if sending.error:
         context.log.error(
-            f"The Slack alert for failed run {run.run_id} was not sent ({error}); "
-            f"{len(waiting)} alert(s) wait for slack_on_pending_run_alerts."
+            f"The Slack alert for failed run {run.run_id} was not sent ({sending.error}); "
+            f"{len(sending.waiting)} alert(s) wait for slack_on_pending_run_alerts."
         )
     else:
-        context.log.info(f"Slack: {sent} run-failure alert(s) sent, the last for {run.run_id}.")
+        context.log.info(
+            f"Slack: {sending.sent} run-failure alert(s) sent, the last for {run.run_id}."
+        )
+    _log_refused(context, sending)
     # Returning nothing lets Dagster go on to the next failed run in this tick.
     return None
 
 
 @dg.sensor(
     name="slack_on_pending_run_alerts",
-    description="Sends the run-failure alerts Slack did not accept earlier, once it answers.",
+    description="Sends the run-failure alerts that wait: those Slack did not accept earlier, once "
+    "it answers, and runs marked for a retry that never came (e.g. CLI runs whose process died).",
     minimum_interval_seconds=alert_settings.sensor_interval_s(),
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def slack_on_pending_run_alerts(context: dg.SensorEvaluationContext, slack: SlackResource):
     if not slack.enabled:
         return dg.SkipReason(ALERTS_OFF)
-    if not load_pending(context.instance):
+    instance = context.instance
+    stranded = stranded_runs(instance)
+    if stranded:
+        # Queued before the runs lose their mark, so a tick that stops half-way loses none.
+        enqueue(instance, [run.run_id for run in stranded])
+        mark_not_retried(instance, stranded)
+    problem = slack.problem()
+    if problem:
+        return dg.SkipReason(problem)
+    if not load_pending(instance):
         return dg.SkipReason("No run-failure alert waiting.")
-    sent, waiting, error = send_run_alerts(context.instance, slack, [])
-    if error:
+    sending = send_run_alerts(instance, slack, [])
+    _log_refused(context, sending)
+    if sending.error and sending.error.setup_problem:
+        return dg.SkipReason(str(sending.error))
+    if sending.error:
         # A failed tick is what an operator sees in the UI: the alerts are still waiting.
         raise AlertNotSent(
-            f"{len(waiting)} run-failure alert(s) still not sent, retrying next tick: {error}"
+            f"{len(sending.waiting)} run-failure alert(s) still not sent, retrying next tick: "
+            f"{sending.error}"
         )
-    return dg.SkipReason(f"Slack: {sent} delayed run-failure alert(s) sent.")
+    return dg.SkipReason(f"Slack: {sending.sent} delayed run-failure alert(s) sent.")
+
+
+@dataclass(frozen=True)
+class Sending:
+    """What one pass over the queue did."""
+
+    sent: int
+    waiting: list[str]
+    """Run ids still queued, oldest first."""
+    error: AlertNotSent | None
+    """Why sending stopped (Slack down, or refusing the token or channel); None if it did not."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """(run id, Slack's answer) of alerts Slack refused for good: dropped, not retried."""
 
 
 def send_run_alerts(
     instance: dg.DagsterInstance, slack: SlackResource, new_run_ids: Sequence[str]
-) -> tuple[int, list[str], str | None]:
+) -> Sending:
     """Send the waiting alerts, oldest first, then those of `new_run_ids`; stop at the first
-    Slack refuses. Returns (sent, still waiting, Slack's error or None)."""
+    Slack did not take for a reason that may pass or that blocks every alert."""
     queue = load_pending(instance)
     queue += [run_id for run_id in new_run_ids if run_id not in queue]
     config = alert_settings.load()
     groups = load_groups(instance)
-    sent = 0
+    sent, refused = 0, []
     while queue:
         run = instance.get_run_by_id(queue[0])
         if run is None:  # deleted meanwhile: nothing left to say about it
@@ -116,14 +164,29 @@ def send_run_alerts(
             continue
         try:
             groups = _send(instance, slack, run, groups, config)
+            sent += 1
         except AlertNotSent as error:
-            _save(instance, groups, queue)
-            return sent, queue, str(error)
+            if error.transient or error.setup_problem:
+                _save(instance, groups, queue)
+                return Sending(sent, queue, error, tuple(refused))
+            # Slack refuses this message itself: sending it again would be refused again.
+            refused.append((run.run_id, str(error)))
         queue.pop(0)
-        sent += 1
         _save(instance, groups, queue)  # at once: a later failure must not resend this one
     _save(instance, groups, queue)
-    return sent, queue, None
+    return Sending(sent, queue, None, tuple(refused))
+
+
+def enqueue(instance: dg.DagsterInstance, run_ids: Sequence[str]) -> None:
+    """Add runs to the queue of alerts to send, without sending."""
+    queue = load_pending(instance)
+    queue += [run_id for run_id in run_ids if run_id not in queue]
+    instance.run_storage.set_cursor_values({PENDING_KEY: json.dumps(queue)})
+
+
+def _log_refused(context, sending: Sending) -> None:
+    for run_id, error in sending.refused:
+        context.log.error(f"Slack refused the alert for failed run {run_id}, not retried: {error}")
 
 
 def _send(instance, slack, run: dg.DagsterRun, groups, config) -> dict[str, grouping.Thread]:
@@ -176,6 +239,7 @@ def describe_run_failure(
         partition_range=(start, end) if start and end else None,
         failed_steps=tuple(dict.fromkeys(e.step_key for e in step_failures if e.step_key)),
         error=error,
+        not_retried=run.tags.get(NOT_RETRIED_TAG),
     )
     failed_assets = tuple(key.to_user_string() for key in asset_keys if key not in materialized)
     return failure, failed_assets

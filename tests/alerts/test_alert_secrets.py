@@ -82,9 +82,15 @@ def test_the_token_never_appears_in_messages_logs_or_run_records(instance, slack
 
 def test_a_wrong_token_or_an_unreachable_slack_is_a_clear_error(slack):
     wrong = SlackResource(token="xoxb-wrong", base_url=slack.base_url)
-    with pytest.raises(AlertNotSent, match=r"HTTP 200, invalid_auth") as refused:
+    with pytest.raises(AlertNotSent) as refused:
         wrong.post("hello")
+    assert str(refused.value) == (
+        "Slack alerts cannot be sent (invalid_auth): Slack does not know SLACK_BOT_TOKEN; set "
+        "SLACK_BOT_TOKEN to the bot token (xoxb-...) of a Slack app in your workspace, then "
+        "restart."
+    )
     assert refused.value.code == "invalid_auth"
+    assert not refused.value.transient
 
     closed = f"http://127.0.0.1:{_free_port()}/api/"
     unreachable = SlackResource(token=TOKEN, base_url=closed, max_retries=0)

@@ -110,7 +110,7 @@ def test_check_alert_ratelimited_twice_then_ok_is_sent_once(instance, slack):
 
     result, cursor = tick(instance, cursor)
 
-    assert [a.status for a in slack.attempts] == [429, 429, 200]
+    assert [a.status for a in slack.chat_attempts] == [429, 429, 200]
     assert len(slack.messages) == 1
     assert result.skip_message == "Slack: 1 posted, 0 updated."
     [(key, thread)] = Cursor.loads(cursor).groups.items()
@@ -126,7 +126,7 @@ def test_check_alert_when_slack_is_down_fails_the_tick_and_is_sent_next_tick(ins
     with pytest.raises(AlertNotSent, match=r"not sent, retrying next tick.*HTTP 503") as error:
         tick(instance, cursor)
     assert TOKEN not in str(error.value)
-    assert len(slack.attempts) == 4  # the shipped resource: one try and three retries
+    assert len(slack.chat_attempts) == 4  # the shipped resource: one try and three retries
     assert slack.messages == []
 
     # Slack is back; Dagster re-evaluates with the cursor it kept.

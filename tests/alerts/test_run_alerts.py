@@ -147,7 +147,7 @@ def test_through_dagsters_own_sensor_machinery_each_failed_run_alerts_once(
     assert [m.method for m in slack.messages] == ["chat.postMessage", "chat.update"]
     assert "*Partition:* `2024-01-05`" in slack.updates[0].text  # the retried run is skipped
     assert again.dagster_run_reactions == []
-    assert len(slack.attempts) == 2
+    assert len(slack.chat_attempts) == 2
 
 
 def test_a_run_alert_slack_refuses_waits_and_is_sent_once_when_slack_is_back(instance, slack):
@@ -159,7 +159,7 @@ def test_a_run_alert_slack_refuses_waits_and_is_sent_once_when_slack_is_back(ins
 
     # Dagster's cursor moves past the run whatever the sensor does: it must not raise and lose it.
     assert evaluate_run_failure(instance, result, resource) is None
-    assert [a.status for a in slack.attempts] == [500, 500]  # one try, one bounded retry
+    assert [a.status for a in slack.chat_attempts] == [500, 500]  # one try, one bounded retry
     assert slack.messages == []
     assert load_pending(instance) == [result.run_id]
     assert load_groups(instance) == {}
