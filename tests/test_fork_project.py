@@ -5,6 +5,8 @@ profiles.yml, then `make setup` and `make backfill` in the copy, on a fresh ware
 
 These are the platform's guarantees, tested on a project that is not the example."""
 
+import dataclasses
+import datetime as dt
 import json
 import os
 import shutil
@@ -16,6 +18,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from jaffle_api.server import running_api
+from jaffle_api.settings import Settings as ApiSettings
 from tests.processes import kill_tree
 from tests.support import fetch_all, query
 
@@ -49,6 +53,7 @@ print(json.dumps({
         "materializable": graph.get(key).is_materializable,
         "parents": sorted(p.to_user_string() for p in graph.get(key).parent_keys),
         "freshness": graph.get(key).freshness_policy is not None,
+        "partitioned": graph.get(key).partitions_def is not None,
     }
     for key in graph.get_all_asset_keys()
 }))
@@ -163,6 +168,14 @@ def test_keys_and_groups_come_from_the_fork_folders_not_its_schemas(graph):
     }
 
 
+def test_the_fork_microbatch_model_is_daily_partitioned_with_no_configuration(graph):
+    dbt = {key: node for key, node in graph.items() if "dbt" in node["kinds"]}
+    # store_daily_sales says `incremental_strategy: microbatch, batch_size: day`, nothing more.
+    assert {key for key, node in dbt.items() if node["partitioned"]} == {
+        "reporting/store_daily_sales"
+    }
+
+
 def test_each_fork_source_is_the_dlt_asset_that_loads_its_table(graph):
     dbt = {key: node for key, node in graph.items() if "dbt" in node["kinds"]}
     for key, node in dbt.items():
@@ -217,6 +230,44 @@ def test_the_two_day_backfill_succeeds(backfilled):
     assert code == 0, output[-4000:]
 
 
+def _revenue_per_day(copy: Path) -> dict[str, float]:
+    rows = query(
+        copy / "data" / "warehouse.duckdb",
+        "select cast(order_day as varchar), sum(revenue) from main_reporting.store_daily_sales "
+        "group by all",
+    )
+    return {day: float(revenue) for day, revenue in rows}
+
+
+def _served_per_day(orders: list[dict]) -> dict[str, float]:
+    days: dict[str, float] = {}
+    for order in orders:
+        day = order["ordered_at"][:10]
+        days[day] = days.get(day, 0) + order["order_total"] / 100
+    return {day: pytest.approx(total) for day, total in days.items()}
+
+
+def _partition_status(copy: Path, days: list[str]) -> dict[str, str]:
+    """Dagster's status of each day of the microbatch model, as the UI's partitions tab."""
+    from core.partitions import daily_partitions
+
+    key = dg.AssetKey(["reporting", "store_daily_sales"])
+    with dg.DagsterInstance.from_config(str(copy / ".dagster")) as instance:
+        status = instance.get_status_by_partition(key, days, daily_partitions)
+    return {day: getattr(status.get(day), "value", "MISSING") for day in days}
+
+
+def test_the_microbatch_model_holds_each_day_the_api_served(fork, backfilled, api_url):
+    copy, _ = fork
+    orders = fetch_all(api_url, "orders", start_date=FIRST_DAY, end_date=LAST_DAY)
+    assert _revenue_per_day(copy) == _served_per_day(orders)
+    assert _partition_status(copy, [FIRST_DAY, LAST_DAY, NEXT_DAY]) == {
+        FIRST_DAY: "MATERIALIZED",
+        LAST_DAY: "MATERIALIZED",
+        NEXT_DAY: "MISSING",
+    }
+
+
 def test_the_incremental_model_adds_the_next_day(fork, backfilled, api_url):
     """A second backfill builds order_facts incrementally (`is_incremental()`): it then holds
     the three days, each order once."""
@@ -225,6 +276,47 @@ def test_the_incremental_model_adds_the_next_day(fork, backfilled, api_url):
     assert 'Finished execution of step "dbt_models"' in output, output[-4000:]
     orders = fetch_all(api_url, "orders", start_date=FIRST_DAY, end_date=NEXT_DAY)
     assert _order_facts(copy) == _served(orders)
+
+
+def test_a_failed_batch_leaves_its_day_failed_and_a_corrected_day_replaced(fork, api_url):
+    """The API corrects LAST_DAY (late data), and the batch of NEXT_DAY fails in dbt: a run of
+    both days replaces LAST_DAY's rows, the step's retry reruns only the failed batch, and
+    Dagster shows NEXT_DAY failed and LAST_DAY materialized."""
+    copy, env = fork
+    before = _revenue_per_day(copy)
+    corrected = dataclasses.replace(
+        ApiSettings.from_env({}), revised_days=(dt.date.fromisoformat(LAST_DAY),)
+    )
+    with running_api(corrected) as corrected_url:
+        code, output = _run(
+            _backfill(LAST_DAY, NEXT_DAY),
+            copy,
+            {**env, "JAFFLE_API_URL": corrected_url, "FORK_FAIL_BATCH_DAY": NEXT_DAY},
+        )
+        revised = fetch_all(corrected_url, "orders", start_date=LAST_DAY, end_date=LAST_DAY)
+    assert code != 0, output[-4000:]
+    assert "`dbt retry` reruns only what failed" in output, output[-4000:]
+    assert f"reporting/store_daily_sales: dbt built 1 day(s) and failed {NEXT_DAY}" in output
+    after = _revenue_per_day(copy)
+    assert after[LAST_DAY] == _served_per_day(revised)[LAST_DAY]
+    assert after[LAST_DAY] != pytest.approx(before[LAST_DAY])
+    assert after[FIRST_DAY] == before[FIRST_DAY]
+    assert _partition_status(copy, [FIRST_DAY, LAST_DAY, NEXT_DAY]) == {
+        FIRST_DAY: "MATERIALIZED",
+        LAST_DAY: "MATERIALIZED",
+        NEXT_DAY: "FAILED",
+    }
+
+
+def test_a_run_of_the_failed_day_heals_it(fork, api_url):
+    copy, env = fork
+    code, output = _run(_backfill(NEXT_DAY, NEXT_DAY), copy, env)
+    assert code == 0, output[-4000:]
+    served = fetch_all(api_url, "orders", start_date=NEXT_DAY, end_date=NEXT_DAY)
+    assert _revenue_per_day(copy)[NEXT_DAY] == _served_per_day(served)[NEXT_DAY]
+    assert _partition_status(copy, [FIRST_DAY, LAST_DAY, NEXT_DAY]) == dict.fromkeys(
+        [FIRST_DAY, LAST_DAY, NEXT_DAY], "MATERIALIZED"
+    )
 
 
 def test_a_source_no_dlt_asset_loads_stops_dg_check_defs(fork):

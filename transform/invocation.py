@@ -17,6 +17,7 @@ import settings
 from core.interrupts import is_interrupt, noticing_interrupts
 from core.step_retry import StepRetry, raise_for_retry
 from core.windows import DBT_WINDOW_VARIABLES, dbt_window_env, partition_days
+from transform.microbatch import batch_days, event_time_args
 from transform.model_meta import ROW_COUNT_TABLE, ROWS_PER_DAY_COLUMN
 from transform.project import DBT_PROJECT_DIR, manifest_path
 from transform.resource import DbtResource
@@ -90,13 +91,12 @@ def run_dbt_build(
     never retried; a failure is retried per `dbt_step_retry()`; and the step succeeds only
     if every selected model and test has a result in this run (`_not_built`)."""
     target_path = step_target_path(context.op_execution_context.op.name)
-    dbt_window = dbt_window_env(window)
     events, failure = [], None
     invocation = dbt_process = None
     with _step_folder(target_path), noticing_interrupts(lambda: dbt_process) as interrupted:
         try:
             with _window_env(window):
-                invocation, retrying = _start_dbt(context, dbt, target_path, dbt_window)
+                invocation, retrying = _start_dbt(context, dbt, target_path, window)
                 dbt_process = invocation.process
                 stream = invocation.stream()
             events.extend(as_asset_events(context, stream) if retrying else stream)
@@ -104,6 +104,7 @@ def run_dbt_build(
             failure = error
         if invocation is not None:
             _end_invocation(target_path, invocation, interrupted=interrupted())
+            events.extend(batch_materializations(context, events, target_path))
     yield from with_row_counts(context, events, window)
     if interrupted() or (failure is not None and is_interrupt(failure)):
         context.log.warning(
@@ -125,11 +126,15 @@ def run_dbt_build(
 
 
 def _start_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtResource, target_path: Path, dbt_window: dict
+    context: dg.AssetExecutionContext,
+    dbt: DbtResource,
+    target_path: Path,
+    window: dg.TimeWindow | None,
 ) -> tuple[DbtCliInvocation, bool]:
     """The dbt invocation, and whether it is `dbt retry`: that when this is a retry and the
     previous attempt left complete results of this run and window; else a new `dbt build`
     of the step's whole selection."""
+    dbt_window = dbt_window_env(window)
     if context.retry_number > 0:
         previous = _previous_attempt(target_path, context.run.run_id, dbt_window)
         if previous == "complete":
@@ -149,7 +154,9 @@ def _start_dbt(
             "so the step's whole selection is built again."
         )
     _start_invocation(target_path, context.run.run_id, dbt_window)
-    return dbt.cli(["build"], context=context, target_path=target_path), False
+    # The run's days are the microbatch models' batches (transform/microbatch.py).
+    build = ["build", *event_time_args(window)]
+    return dbt.cli(build, context=context, target_path=target_path), False
 
 
 # Which run and partition window the step's target folder last started dbt for, and whether
@@ -224,6 +231,49 @@ def _not_built(context: dg.AssetExecutionContext, events: list) -> list[str]:
         [key.to_user_string() for key in assets]
         + [f"{key.asset_key.to_user_string()}:{key.name}" for key in checks]
     )
+
+
+def batch_materializations(
+    context: dg.AssetExecutionContext, events: list, target_path: Path
+) -> list[dg.AssetMaterialization]:
+    """The days dbt built of each microbatch model that failed some of its batches.
+
+    A microbatch model whose every batch succeeded is one output of the step, materializing
+    every day of the run. One with failed batches gets no output from dagster-dbt, so the
+    days whose batch succeeded are recorded here one by one (from run_results.json's
+    `batch_results`), and when the step then fails Dagster shows the others failed."""
+    built = {
+        context.asset_key_for_output(e.output_name) for e in events if isinstance(e, dg.Output)
+    }
+    keys = {
+        spec.metadata.get("dagster_dbt/unique_id"): key
+        for key, spec in context.assets_def.specs_by_key.items()
+        if key in context.selected_asset_keys and spec.partitions_def is not None
+    }
+    try:
+        results = json.loads((target_path / "run_results.json").read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+    materializations = []
+    for result in results:
+        key = keys.get(result.get("unique_id"))
+        if key is None or key in built or not result.get("batch_results"):
+            continue
+        succeeded, failed = batch_days(result)
+        for day in succeeded:
+            materializations.append(
+                dg.AssetMaterialization(
+                    asset_key=key,
+                    partition=day.isoformat(),
+                    metadata={"dbt batch": "built", "batches failed in the run": len(failed)},
+                )
+            )
+        if failed:
+            context.log.warning(
+                f"{key.to_user_string()}: dbt built {len(succeeded)} day(s) and failed "
+                f"{', '.join(day.isoformat() for day in failed)}."
+            )
+    return materializations
 
 
 def as_asset_events(context: dg.AssetExecutionContext, events: Iterable) -> Iterator:

@@ -9,7 +9,8 @@ schema macro does:
   `transform/loaded_tables.py`); `meta.dagster.asset_key` still wins, and a source that no
   dlt asset loads stops the definitions with a message naming both sides;
 - what a model declares in `meta.dagster` (`transform/model_meta.py`): freshness, row counts;
-- the daily partitions on the models tagged `partitioned`.
+- the daily partitions on dbt's microbatch models (`batch_size: day`, transform/microbatch.py),
+  and, as a fallback for models that cannot be microbatch, on those tagged `partitioned`.
 """
 
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtP
 from core.partitions import daily_partitions
 from transform import model_meta
 from transform.loaded_tables import LoadedTables, UnmatchedSourceError
+from transform.microbatch import checked_microbatch, microbatch_of
 
 # The dbt tag of the models built one window of days at a time (the daily marts).
 PARTITIONED_TAG = "partitioned"
@@ -52,14 +54,19 @@ class WarehouseTranslator(DagsterDbtTranslator):
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
     ) -> dg.AssetSpec:
-        """Daily partitions for models tagged `partitioned`, none for the rest: one
-        `@dbt_assets` then holds both, so a run starts dbt once. What the model declares in
-        `meta.dagster` goes on its spec."""
+        """Daily partitions for microbatch models (and those tagged `partitioned`), none for the
+        rest: one `@dbt_assets` then holds both, so a run starts dbt once. What the model
+        declares in `meta.dagster` goes on its spec."""
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = manifest.get("nodes", {}).get(unique_id, {})
         if node.get("resource_type") not in MODEL_LIKE:
             return spec
         spec = model_meta.apply_declarations(spec, node)
+        batch = microbatch_of(node)
+        if batch is not None:
+            # Raises, naming the model and the fix, for batches the platform cannot drive.
+            checked_microbatch(batch, daily_partitions.start.date())
+            return spec.replace_attributes(partitions_def=daily_partitions)
         if node.get("resource_type") == "model" and PARTITIONED_TAG in node.get("tags", []):
             spec = spec.replace_attributes(partitions_def=daily_partitions)
         return spec

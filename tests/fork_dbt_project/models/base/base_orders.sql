@@ -1,3 +1,5 @@
+{{ config(event_time="order_day") }}
+
 with
 
 source as (
