@@ -8,9 +8,7 @@ from jaffle_api.catalog import build_catalog
 from jaffle_api.faults import FaultInjector
 from jaffle_api.generator import OrderBook
 from jaffle_api.routes import data_router
-from jaffle_api.settings import Settings
-
-API_PREFIX = "/api/v1"
+from jaffle_api.settings import API_PREFIX, Settings
 
 
 def order_book(settings: Settings) -> OrderBook:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+API_PREFIX = "/api/v1"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -113,9 +117,48 @@ class Settings:
             revision=read("JAFFLE_API_REVISION", int, defaults.revision),
         )
 
+    @property
+    def api_url(self) -> str:
+        """The base URL runs read this stand-in at: JAFFLE_API_URL's value under `make dev`."""
+        return f"http://{self.host}:{self.port}{API_PREFIX}"
+
+    def serves(self, api_url: str) -> bool:
+        """Whether `api_url` (JAFFLE_API_URL) is this stand-in's address."""
+        url = urlsplit(api_url)
+        port = url.port or _DEFAULT_PORTS.get(url.scheme)
+        return _same_host(url.hostname or "", self.host) and port == self.port
+
+    def address_conflict(self, api_url: str) -> str | None:
+        """Why `api_url` cannot be read while this stand-in serves, or None: a URL on this machine
+        but not at API_HOST:API_PORT would have runs ingest from whatever answers there (or
+        nothing) while the stand-in waits unused. A URL elsewhere (the public API) is fine."""
+        host = urlsplit(api_url).hostname or ""
+        if not (_is_loopback(host) or host == self.host) or self.serves(api_url):
+            return None
+        return (
+            f"JAFFLE_API_URL={api_url} is on this machine but not where the stand-in listens "
+            f"(API_HOST={self.host} API_PORT={self.port}): unset JAFFLE_API_URL (it then "
+            f"follows API_PORT) or set it to {self.api_url}."
+        )
+
     def latest_day(self) -> date:
         """The last day served: pinned by `last_day`, else today in UTC, read per request."""
         return self.last_day or datetime.now(UTC).date()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _same_host(a: str, b: str) -> bool:
+    # "localhost" and 127.0.0.1 reach the same stand-in; other loopback addresses do not.
+    local = {"localhost", "127.0.0.1"}
+    return a == b or (a in local and b in local)
 
 
 def _days(value: str) -> tuple[date, ...]:

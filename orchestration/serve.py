@@ -2,10 +2,10 @@
 
 A gRPC code server holds the code and launches the runs; the webserver and the daemon load no
 code, they reach it through deploy/workspace.yaml; all three share the Postgres instance of
-DAGSTER_HOME (deploy/dagster.yaml). When JAFFLE_API_URL points at the local API stand-in, it
-runs beside them, as in `make dev`. The code server starts first and must have loaded the
-definitions before the others start. Any stop signal (Ctrl-C, SIGTERM, SIGHUP) or the end of
-any one process stops them all.
+DAGSTER_HOME (deploy/dagster.yaml). When JAFFLE_API_URL points at the local API stand-in (or is
+unset: it then follows API_HOST/API_PORT), the stand-in runs beside them, as in `make dev`. The
+code server starts first and must have loaded the definitions before the others start. Any stop
+signal (Ctrl-C, SIGTERM, SIGHUP) or the end of any one process stops them all.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import yaml
 
-from orchestration.preflight import check_environment
+from orchestration.preflight import align_api_url, check_environment
 from orchestration.supervise import Service, supervise_all
 from settings import INSTANCE_CONFIG, PROJECT_ROOT, SettingError
 
@@ -85,9 +84,7 @@ def serves_the_standin(api_url: str) -> bool:
     `make serve` start it, so a deployment on the real API has no stand-in to fail."""
     from jaffle_api.settings import Settings as StandInSettings
 
-    standin, url = StandInSettings.from_env(), urlsplit(api_url)
-    local = {standin.host, "localhost"} if standin.host == "127.0.0.1" else {standin.host}
-    return url.hostname in local and url.port == standin.port
+    return StandInSettings.from_env().serves(api_url)
 
 
 def code_server_ready(host: str, port: int) -> bool:
@@ -133,7 +130,8 @@ EVENT_BATCH_SIZE = "1000"
 
 def main() -> int:
     try:
-        api_url = check_serve_environment()
+        with_api = align_api_url()
+        check_serve_environment()
     except SettingError as error:
         print(f"make serve: {error}", file=sys.stderr)
         return 2
@@ -147,7 +145,7 @@ def main() -> int:
         f"UI on http://{HOST}:{webserver_port}",
         flush=True,
     )
-    return supervise_all(services(webserver_port, code_server_port, serves_the_standin(api_url)))
+    return supervise_all(services(webserver_port, code_server_port, with_api))
 
 
 if __name__ == "__main__":
