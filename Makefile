@@ -10,7 +10,9 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export UV_COMPILE_BYTECODE := 1
 DAGSTER_PORT ?= 3000
 
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv: the one on PATH, else one installed earlier in ~/.local/bin, else the project's own.
+TOOLS ?= $(CURDIR)/.tools
+UV := $(or $(shell command -v uv 2>/dev/null),$(wildcard $(HOME)/.local/bin/uv),$(TOOLS)/bin/uv)
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 DBT_DIR := dbt_project
@@ -23,8 +25,12 @@ DBT_SOURCES := $(shell find $(DBT_DIR) -path $(DBT_DIR)/target -prune -o -path $
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(UV):
-	python3 -m pip install --user --quiet uv
+# In a private venv (.tools/, git-ignored): Debian's and other externally-managed Pythons refuse
+# `pip install --user` (PEP 668), and a venv of its own touches nothing of the system's Python.
+$(TOOLS)/bin/uv:
+	@python3 -m venv "$(TOOLS)" || { echo "make: python3 -m venv failed: install the venv module \
+	(Debian: apt-get install python3-venv) or uv itself (https://docs.astral.sh/uv/)"; exit 1; }
+	"$(TOOLS)/bin/python" -m pip install --quiet --disable-pip-version-check uv
 
 $(BIN)/dagster: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode
