@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import uvicorn
 
 from jaffle_api.app import API_PREFIX, create_app
@@ -13,9 +10,6 @@ from jaffle_api.settings import Settings
 
 def main() -> None:
     settings = Settings.from_env()
-    conflict = settings.address_conflict(os.environ.get("JAFFLE_API_URL") or settings.api_url)
-    if conflict:
-        sys.exit(f"jaffle_api: {conflict}")
     print(
         f"jaffle-shop stand-in: JAFFLE_API_URL=http://{settings.host}:{settings.port}{API_PREFIX}"
     )

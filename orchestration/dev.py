@@ -11,6 +11,7 @@ with its webserver, daemon and code servers, then the API; nothing is left runni
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -32,16 +33,37 @@ def main() -> int:
         return 2
     print(f"make dev: runs read JAFFLE_API_URL={config.jaffle_api_url}", flush=True)
     port = os.environ.get("DAGSTER_PORT", "3000")
-    api = subprocess.Popen([str(BIN / "python"), "-m", "jaffle_api"], start_new_session=True)
+    api = _start_standin()
     try:
         return supervise([str(BIN / "dagster"), "dev", "--host", "127.0.0.1", "--port", port])
     finally:
-        api.terminate()
-        try:
-            api.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            api.kill()
-            api.wait()
+        if api is not None:
+            api.terminate()
+            try:
+                api.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                api.kill()
+                api.wait()
+
+
+def _start_standin() -> subprocess.Popen | None:
+    """The stand-in, unless its address is taken already (`make api` in another terminal, or
+    another local API on purpose): a second one would only fail to bind. Said in one line,
+    since the runs then read whatever listens there."""
+    from jaffle_api.settings import Settings as StandInSettings
+
+    standin = StandInSettings.from_env()
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        taken = sock.connect_ex((standin.host, standin.port)) == 0
+    if taken:
+        print(
+            f"make dev: {standin.host}:{standin.port} already answers, so no stand-in is "
+            "started there: runs read that server (`make api` in another terminal?)",
+            flush=True,
+        )
+        return None
+    return subprocess.Popen([str(BIN / "python"), "-m", "jaffle_api"], start_new_session=True)
 
 
 if __name__ == "__main__":

@@ -237,7 +237,8 @@ def test_pre_commit_hooks_pin_the_versions_make_lint_uses():
     assert re.search(r"^templater\s*=\s*jinja\s*$", (PROJECT_ROOT / ".sqlfluff").read_text(), re.M)
 
 
-def test_make_api_serves_the_stand_in_on_api_port(tmp_path):
+def test_make_api_serves_the_stand_in_on_api_port(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAFFLE_API_URL", raising=False)  # it follows API_PORT
     port = free_port()
     process = start_make(["api"], {"API_PORT": str(port)}, tmp_path / "api.log")
     url = f"http://127.0.0.1:{port}/api/v1/stores"
