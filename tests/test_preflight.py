@@ -109,3 +109,18 @@ def test_loading_the_definitions_passes_on_the_project_as_shipped(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout == result.stderr == ""
+
+
+def test_an_unreachable_api_is_one_error_not_a_chain_of_wrappers():
+    """Each attempt of an ingestion step logs this error: without requests' and urllib3's
+    chained exceptions it is ~37 lines of log per attempt instead of ~110."""
+    from ingestion.reachability import ApiUnreachableError, ensure_api_reachable
+
+    url = _closed_port_url()
+    try:
+        ensure_api_reachable(url, timeout_s=2)
+    except ApiUnreachableError as error:
+        assert error.__cause__ is None and error.__suppress_context__
+        assert f"at {url} cannot be reached (ConnectionRefusedError)" in str(error)
+    else:
+        raise AssertionError("a closed port answered")
