@@ -15,7 +15,9 @@ comma := ,
 export PYTHONWARNINGS := $(if $(PYTHONWARNINGS),$(PYTHONWARNINGS)$(comma))ignore:Function `asset_materialize_command` is superseded
 DAGSTER_PORT ?= 3000
 
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv: the one on PATH, else one installed earlier in ~/.local/bin, else the project's own.
+TOOLS ?= $(CURDIR)/.tools
+UV := $(or $(shell command -v uv 2>/dev/null),$(wildcard $(HOME)/.local/bin/uv),$(TOOLS)/bin/uv)
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 DBT_DIR := dbt_project
@@ -29,8 +31,12 @@ DBT_SOURCES := $(shell find $(DBT_DIR) -path $(DBT_DIR)/target -prune -o -path $
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(UV):
-	python3 -m pip install --user --quiet uv
+# In a private venv (.tools/, git-ignored): Debian's and other externally-managed Pythons refuse
+# `pip install --user` (PEP 668), and a venv of its own touches nothing of the system's Python.
+$(TOOLS)/bin/uv:
+	@python3 -m venv "$(TOOLS)" || { echo "make: python3 -m venv failed: install the venv module \
+	(Debian: apt-get install python3-venv) or uv itself (https://docs.astral.sh/uv/)"; exit 1; }
+	"$(TOOLS)/bin/python" -m pip install --quiet --disable-pip-version-check uv
 
 $(BIN)/dagster: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode
@@ -73,6 +79,7 @@ $(DAGSTER_HOME)/.instance-ready: $(DAGSTER_HOME)/dagster.yaml $(BIN)/dagster
 setup: $(BIN)/dagster $(MANIFEST) $(VENV)/.project-bytecode $(DAGSTER_HOME)/.instance-ready ## Install the locked environment and prepare the dbt manifest
 
 api: setup ## Run the local jaffle-shop API stand-in on 127.0.0.1:$API_PORT (default 8000)
+	@$(BIN)/python -m orchestration.preflight --api-address
 	$(BIN)/python -m jaffle_api
 
 dev: setup ## Start the local API and `dagster dev` on 127.0.0.1:$DAGSTER_PORT (3000); Ctrl-C or SIGTERM stops both

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent
-LOCAL_API_URL = "http://127.0.0.1:8000/api/v1"
+# The local stand-in's default address (API_HOST, API_PORT) and the API's base path.
+LOCAL_API_HOST, LOCAL_API_PORT, API_PATH = "127.0.0.1", 8000, "/api/v1"
+LOCAL_API_URL = f"http://{LOCAL_API_HOST}:{LOCAL_API_PORT}{API_PATH}"
 PUBLIC_API_URL = "https://jaffle-shop.dlthub.com/api/v1"
 DEFAULT_DUCKDB_PATH = PROJECT_ROOT / "data" / "warehouse.duckdb"
 INSTANCE_CONFIG = "dagster.yaml"
@@ -44,7 +47,8 @@ class PostgresWarehouse:
 @dataclass(frozen=True)
 class Settings:
     jaffle_api_url: str
-    """JAFFLE_API_URL: base URL of the jaffle-shop API (the local stand-in by default)."""
+    """JAFFLE_API_URL: base URL of the jaffle-shop API (unset: the local stand-in at
+    API_HOST:API_PORT, 127.0.0.1:8000 by default)."""
     duckdb_path: Path
     """DUCKDB_PATH: the warehouse file that dlt loads and dbt transforms."""
     first_partition_date: dt.date
@@ -123,8 +127,18 @@ def _api_url_problem(raw: str) -> str | None:
     return None
 
 
+def _local_api_url() -> str:
+    """JAFFLE_API_URL's default: the local stand-in where `make api`, `make dev` and `make serve`
+    start it (API_HOST:API_PORT), so moving the stand-in moves the runs with it."""
+    host = os.environ.get("API_HOST", "").strip() or LOCAL_API_HOST
+    port = os.environ.get("API_PORT", "").strip() or str(LOCAL_API_PORT)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(f"API_PORT={port!r} is not a port number (default {LOCAL_API_PORT}).")
+    return f"http://{host}:{port}{API_PATH}"
+
+
 def _api_url() -> str:
-    raw = os.environ.get("JAFFLE_API_URL") or LOCAL_API_URL
+    raw = os.environ.get("JAFFLE_API_URL") or _local_api_url()
     problem = _api_url_problem(raw)
     if problem:
         raise SettingError(
@@ -156,12 +170,31 @@ def _duckdb_path() -> Path:
         )
     if not folder.is_dir():
         raise SettingError(f"DUCKDB_PATH={raw!r}: {folder} is not a folder: {fix}.")
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not _can_create_in(folder):
         # DuckDB writes a .wal file next to the database: the folder must be writable.
         raise SettingError(f"DUCKDB_PATH={raw!r}: the folder {folder} is not writable: {fix}.")
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+    if path.exists() and not _can_write(path):
         raise SettingError(f"DUCKDB_PATH={raw!r}: the file is not writable: {fix}.")
     return path
+
+
+# Writability is tried, not asked: `os.access` says yes to root on any mode, and knows nothing
+# of read-only mounts or immutable files, where DuckDB would then fail mid-run.
+def _can_create_in(folder: Path) -> bool:
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            return True
+    except OSError:
+        return False
+
+
+def _can_write(path: Path) -> bool:
+    """Opened for appending and closed at once: the file's content and time stay as they were."""
+    try:
+        with path.open("ab"):
+            return True
+    except OSError:
+        return False
 
 
 def _dagster_home() -> Path | None:

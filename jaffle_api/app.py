@@ -7,9 +7,7 @@ from fastapi import FastAPI
 from jaffle_api.faults import FaultInjector
 from jaffle_api.order_book import order_book
 from jaffle_api.routes import data_router
-from jaffle_api.settings import Settings
-
-API_PREFIX = "/api/v1"
+from jaffle_api.settings import API_PREFIX, Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+API_PREFIX = "/api/v1"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -112,6 +113,11 @@ class Settings:
             revised_days=read("JAFFLE_API_REVISED_DAYS", _days, defaults.revised_days),
             revision=read("JAFFLE_API_REVISION", int, defaults.revision),
         )
+
+    @property
+    def api_url(self) -> str:
+        """The base URL runs read this stand-in at: JAFFLE_API_URL's value under `make dev`."""
+        return f"http://{self.host}:{self.port}{API_PREFIX}"
 
     def latest_day(self) -> date:
         """The last day served: pinned by `last_day`, else today in UTC, read per request."""

@@ -1,7 +1,8 @@
 """`make backfill START=YYYY-MM-DD END=YYYY-MM-DD`: every asset for those days, in one run.
 
-Before launching: the settings are checked, the range against the daily partitions, and runs
-whose process died are ended so their pool slots are free (orchestration/recovery.py). Then
+Before launching, in this order so that the cheap checks answer first: the settings, the range
+against the daily partitions, whether the API answers, whether the code location loads; then
+runs whose process died are ended so their pool slots are free (orchestration/recovery.py). Then
 `dagster asset materialize --partition-range` runs under `supervise()`, so SIGTERM stops it as
 Ctrl-C does; after it exits, its own run is ended too if it could not record its end, and a
 summary of the run is printed (orchestration/run_summary.py).
@@ -16,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
-from orchestration.preflight import check_environment
+from orchestration.preflight import check_api, check_definitions, check_environment
 from orchestration.recovery import reclaim_dead_runs
 from orchestration.run_summary import latest_range_run, render, summarize
 from orchestration.supervise import supervise
@@ -45,11 +46,13 @@ def main(argv: list[str]) -> int:
         return 2
     start, end = argv
     try:
-        check_environment()
+        config = check_environment()
         # Only now: the partitions read the settings when imported.
         from core.partitions import daily_partitions
 
         validate_backfill_range(start, end, daily_partitions, dt.datetime.now(dt.UTC))
+        check_api(config.jaffle_api_url)
+        check_definitions()
     except (SettingError, BackfillRangeError) as error:
         print(f"make backfill: {error}", file=sys.stderr)
         return 2

@@ -2,10 +2,10 @@
 
 A gRPC code server holds the code and launches the runs; the webserver and the daemon load no
 code, they reach it through deploy/workspace.yaml; all three share the Postgres instance of
-DAGSTER_HOME (deploy/dagster.yaml). When JAFFLE_API_URL points at the local API stand-in, it
-runs beside them, as in `make dev`. The code server starts first and must have loaded the
-definitions before the others start. Any stop signal (Ctrl-C, SIGTERM, SIGHUP) or the end of
-any one process stops them all.
+DAGSTER_HOME (deploy/dagster.yaml). When JAFFLE_API_URL points at the local API stand-in (or is
+unset: it then follows API_HOST/API_PORT), the stand-in runs beside them, as in `make dev`. The
+code server starts first and must have loaded the definitions before the others start. Any stop
+signal (Ctrl-C, SIGTERM, SIGHUP) or the end of any one process stops them all.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import yaml
 
 from orchestration.alerts import startup_check
-from orchestration.preflight import check_environment
+from orchestration.local_api import LocalApi, local_api_command
+from orchestration.preflight import align_api_url, check_environment
 from orchestration.supervise import Service, supervise_all
 from settings import INSTANCE_CONFIG, PROJECT_ROOT, SettingError
 
@@ -45,7 +45,8 @@ POSTGRES_VARS = (
 
 def services(webserver_port: int, code_server_port: int, with_api: bool = True) -> list[Service]:
     """The processes `make serve` runs, in start order."""
-    api = [Service("api", [str(BIN / "python"), "-m", "jaffle_api"])] if with_api else []
+    command = local_api_command() if with_api else None
+    api = [Service("api", command)] if command else []
     return [
         *api,
         Service(
@@ -84,11 +85,7 @@ def services(webserver_port: int, code_server_port: int, with_api: bool = True) 
 def serves_the_standin(api_url: str) -> bool:
     """Whether JAFFLE_API_URL points at the local stand-in (API_HOST:API_PORT): only then does
     `make serve` start it, so a deployment on the real API has no stand-in to fail."""
-    from jaffle_api.settings import Settings as StandInSettings
-
-    standin, url = StandInSettings.from_env(), urlsplit(api_url)
-    local = {standin.host, "localhost"} if standin.host == "127.0.0.1" else {standin.host}
-    return url.hostname in local and url.port == standin.port
+    return LocalApi.from_env().serves(api_url)
 
 
 def code_server_ready(host: str, port: int) -> bool:
@@ -134,7 +131,8 @@ EVENT_BATCH_SIZE = "1000"
 
 def main() -> int:
     try:
-        api_url = check_serve_environment()
+        with_api = align_api_url()
+        check_serve_environment()
     except SettingError as error:
         print(f"make serve: {error}", file=sys.stderr)
         return 2
@@ -149,7 +147,7 @@ def main() -> int:
         f"UI on http://{HOST}:{webserver_port}",
         flush=True,
     )
-    return supervise_all(services(webserver_port, code_server_port, serves_the_standin(api_url)))
+    return supervise_all(services(webserver_port, code_server_port, with_api))
 
 
 if __name__ == "__main__":

@@ -5,10 +5,14 @@ import ast
 import contextlib
 import os
 import re
+import shutil
 import signal
+import subprocess
 import tomllib
 from pathlib import Path
 
+import dagster as dg
+import pytest
 import requests
 import yaml
 
@@ -30,6 +34,9 @@ INLINE_COMMAND = re.compile(r"^(make|dg|dagster|python -m|uv|pre-commit)\s+\S")
 # `ci: <line of .ci/run>`, or `not run here: <why>` beside whatever checks it instead.
 EXERCISED_BY = {
     "make dev": ["tests/test_recovery.py::test_make_dev_stops_on_sigterm_leaving_no_process"],
+    "make dev API_PORT=8250": [
+        "tests/test_api_address.py::test_a_run_under_make_dev_with_api_port_reads_its_own_stand_in"
+    ],
     "make test": ["ci: make test"],
     "make setup": ["ci: make lint", "ci: make test"],  # both depend on `setup` first
     "make api": ["tests/test_readme.py::test_make_api_serves_the_stand_in_on_api_port"],
@@ -64,8 +71,11 @@ EXERCISED_BY = {
         "tests/test_portable.py::test_make_clean_in_the_copy_keeps_only_the_instance_config"
     ],
     "dagster dev": ["tests/test_ui.py::test_dagster_dev_shows_the_lineage_from_raw_to_marts"],
-    "dagster asset materialize -m orchestration.definitions --select '*' --partition-range "
-    "START...END": ["tests/test_cli.py::test_cli_backfill_of_a_range_loads_what_the_api_serves"],
+    'DAGSTER_HOME="$PWD/.dagster" dagster asset materialize -m orchestration.definitions '
+    "--select '*' --partition-range START...END": [
+        "tests/test_cli.py::test_cli_backfill_of_a_range_loads_what_the_api_serves",
+        "tests/test_readme.py::test_the_raw_cli_commands_use_the_instance_make_uses",
+    ],
     "dagster code-server start -m orchestration.definitions": [
         "tests/test_topology.py::test_make_serve_runs_a_backfill_launched_from_the_ui_and_stops_on_sigterm",
     ],
@@ -231,7 +241,8 @@ def test_pre_commit_hooks_pin_the_versions_make_lint_uses():
     assert pins == {name: locked[name] for name in templater_packages}
 
 
-def test_make_api_serves_the_stand_in_on_api_port(tmp_path):
+def test_make_api_serves_the_stand_in_on_api_port(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAFFLE_API_URL", raising=False)  # it follows API_PORT
     port = free_port()
     process = start_make(["api"], {"API_PORT": str(port)}, tmp_path / "api.log")
     url = f"http://127.0.0.1:{port}/api/v1/stores"
@@ -249,3 +260,53 @@ def test_make_api_serves_the_stand_in_on_api_port(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def test_the_raw_cli_commands_use_the_instance_make_uses(api_url, warehouse, tmp_path):
+    """The README's hand-typed `dagster asset materialize`, typed in a project folder, records
+    its run in that folder's `.dagster/`, the instance `make dev`'s UI shows, and not in a
+    temporary one (what Dagster does without DAGSTER_HOME)."""
+    (command,) = [c for c in readme_commands(README.read_text()) if " asset materialize " in c]
+    home = tmp_path / ".dagster"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    command = command.replace("START...END", "2024-03-05...2024-03-05")
+    # The project's tools first on PATH, as in an activated .venv.
+    path = f"{PROJECT_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("DAGSTER_HOME", None)  # as in a new shell
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert [run.status for run in instance.get_runs()] == [dg.DagsterRunStatus.SUCCESS]
+
+
+def test_make_installs_uv_on_a_python_that_refuses_user_installs(tmp_path):
+    """On Debian's own Python (PEP 668: `pip install --user` is refused), a machine without uv
+    gets one in the project's private venv (TOOLS, `.tools/` by default)."""
+    system_python = Path("/usr/bin/python3")
+    if not system_python.exists() or not list(Path("/usr/lib").glob("python3*/EXTERNALLY-MANAGED")):
+        pytest.skip("no externally-managed system Python here")
+    tools = tmp_path / ".tools"
+    make = ["make", "--no-print-directory", f"TOOLS={tools}"]
+    # No uv on PATH nor in ~/.local/bin; python3 is the system's.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    # The uv the Makefile would run, made as `make setup` makes it.
+    where = subprocess.run(
+        [*make, "--eval", "where-uv: ; @echo $(UV)", "where-uv"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    uv = where.stdout.strip()
+    result = subprocess.run(
+        [*make, uv], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    version = subprocess.run([uv, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("uv ")
+    assert Path(uv) == tools / "bin" / "uv"

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +20,14 @@ from settings import LOCAL_API_URL, PUBLIC_API_URL, SettingError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
-SETTINGS = ("JAFFLE_API_URL", "DUCKDB_PATH", "DAGSTER_HOME", "FIRST_PARTITION_DATE")
+SETTINGS = (
+    "JAFFLE_API_URL",
+    "API_HOST",
+    "API_PORT",
+    "DUCKDB_PATH",
+    "DAGSTER_HOME",
+    "FIRST_PARTITION_DATE",
+)
 
 
 @pytest.fixture
@@ -49,6 +57,20 @@ def test_valid_settings_load_and_pass_the_preflight(good):
     assert config.duckdb_path == good / "warehouse.duckdb"
     assert config.dagster_home == good / "dagster_home"
     assert not config.duckdb_path.exists()
+
+
+def test_an_unset_api_url_follows_the_stand_ins_address(good, monkeypatch):
+    monkeypatch.setenv("API_PORT", "8250")
+    assert settings.load().jaffle_api_url == "http://127.0.0.1:8250/api/v1"
+    monkeypatch.setenv("API_HOST", "localhost")
+    assert settings.load().jaffle_api_url == "http://localhost:8250/api/v1"
+    monkeypatch.setenv("JAFFLE_API_URL", PUBLIC_API_URL)
+    assert settings.load().jaffle_api_url == PUBLIC_API_URL
+
+
+def test_a_stand_in_port_that_is_not_a_number_is_named(good, monkeypatch):
+    message = _error(monkeypatch, API_PORT="80x")
+    assert message == "API_PORT='80x' is not a port number (default 8000)."
 
 
 def test_a_trailing_slash_on_the_api_url_is_fine(good, monkeypatch):
@@ -105,24 +127,85 @@ def test_a_warehouse_path_that_is_a_folder_is_refused(good, monkeypatch):
     assert message.startswith(f"DUCKDB_PATH={str(good)!r} is a folder, not a file")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_warehouse_in_a_read_only_folder_is_refused(good, monkeypatch):
-    folder = good / "read_only"
-    folder.mkdir(mode=0o555)
-    message = _error(monkeypatch, DUCKDB_PATH=str(folder / "warehouse.duckdb"))
-    assert "DUCKDB_PATH=" in message and f"the folder {folder} is not writable" in message
+@pytest.fixture
+def read_only():
+    """Makes a file or folder read-only for everyone, root included: `chattr +i` (immutable)
+    as root, whom permission bits do not stop, else `chmod a-w`. Undone after the test."""
+    made: list[Path] = []
+
+    def make(path: Path) -> Path:
+        if os.geteuid() == 0:
+            result = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+            if result.returncode != 0:
+                pytest.skip(f"root, and chattr +i is refused here: {result.stderr.strip()}")
+        else:
+            path.chmod(path.stat().st_mode & ~0o222)
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(path.stat().st_mode | 0o200)
 
 
-def test_an_unwritable_folder_is_refused_as_the_os_reports_it(good, monkeypatch):
-    """What `os.access` says decides (root passes chmod; a read-only mount does not)."""
+def test_a_warehouse_in_a_read_only_folder_is_refused(good, monkeypatch, read_only):
     folder = good / "read_only"
     folder.mkdir()
-    real_access = os.access
-    monkeypatch.setattr(
-        os, "access", lambda p, mode: False if Path(p) == folder else real_access(p, mode)
-    )
+    read_only(folder)
     message = _error(monkeypatch, DUCKDB_PATH=str(folder / "warehouse.duckdb"))
-    assert f"the folder {folder} is not writable" in message
+    assert "DUCKDB_PATH=" in message and f"the folder {folder} is not writable" in message
+    assert list(folder.iterdir()) == []
+
+
+def test_a_read_only_warehouse_file_is_refused(good, monkeypatch, read_only):
+    path = good / "warehouse.duckdb"
+    path.write_bytes(b"a warehouse")
+    read_only(path)
+    message = _error(monkeypatch, DUCKDB_PATH=str(path))
+    assert message.startswith(f"DUCKDB_PATH={str(path)!r}: the file is not writable")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to take another effective user")
+def test_writability_is_tried_as_the_writer_not_asked_for_the_real_user(tmp_path):
+    """`os.access` answers for the real user, DuckDB writes as the effective one: a process
+    started by root that runs as `nobody` (a wrapper dropping privileges) cannot write a
+    root-owned folder, and is told so before anything starts."""
+    folder = Path(tempfile.mkdtemp(prefix="root-only-"))  # outside pytest's root-only folder
+    try:
+        folder.chmod(0o755)
+        script = (
+            "import os, settings\n"
+            "os.setresuid(0, 65534, 0)  # real user root, effective and files as nobody\n"
+            "try:\n    settings.load()\n"
+            "except settings.SettingError as error:\n    print(error)\n"
+        )
+        env = {**os.environ, "DUCKDB_PATH": str(folder / "warehouse.duckdb")}
+        env.pop("DAGSTER_HOME", None)
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"the folder {folder} is not writable" in result.stdout
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_checking_a_warehouse_file_leaves_it_as_it_was(good, monkeypatch):
+    path = good / "warehouse.duckdb"
+    path.write_bytes(b"a warehouse")
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    monkeypatch.setenv("DUCKDB_PATH", str(path))
+    assert check_environment().duckdb_path == path
+    assert path.read_bytes() == b"a warehouse"
+    assert path.stat().st_mtime_ns == 1_000_000_000
+    assert sorted(p.name for p in good.iterdir()) == ["dagster_home", "warehouse.duckdb"]
 
 
 def test_a_dagster_home_without_the_shipped_config_is_refused(good, monkeypatch):

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dagster as dg
 import pytest
@@ -171,7 +172,8 @@ def test_a_person_backfills_inspects_and_recovers_in_the_ui(tmp_path: Path):
         env = {
             "DAGSTER_HOME": str(home),
             "DUCKDB_PATH": str(warehouse),
-            "API_PORT": str(free_port()),
+            # make dev's API address: the outage stand-in already listens there.
+            "API_PORT": str(urlsplit(api_url).port),
             "DAGSTER_PORT": str(free_port()),
             "JAFFLE_API_URL": api_url,
             "TMPDIR": str(tmp_path),
