@@ -16,7 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.alerts import startup_check
 from orchestration.local_api import LocalApi, local_api_command
 from orchestration.preflight import align_api_url, check_definitions, check_environment
 from orchestration.supervise import supervise
@@ -33,6 +32,9 @@ def main() -> int:
     except SettingError as error:
         print(f"make dev: {error}", file=sys.stderr)
         return 2
+    # Imported once the settings are checked: the alerts package reads its own on import.
+    from orchestration.alerts.startup import startup_check
+
     startup_check("make dev")  # one line if Slack refuses SLACK_BOT_TOKEN or cannot be reached
     print(f"make dev: runs read JAFFLE_API_URL={config.jaffle_api_url}", flush=True)
     port = os.environ.get("DAGSTER_PORT", "3000")

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from orchestration.alerts.settings import DEFAULT_WEBSERVER_URL
-
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 WIDTH = 100
@@ -117,6 +115,10 @@ def render(summary: RunSummary, elapsed_s: float | None = None) -> list[str]:
     times = [f"run {_seconds(summary.run_seconds)}"] if summary.run_seconds is not None else []
     if elapsed_s is not None:
         times.append(f"command {_seconds(elapsed_s)}")
+    # Imported here: the alerts package builds its sensors (reading their settings) on import,
+    # and a bad alert setting must reach `make backfill`'s pre-flight, not stop this import.
+    from orchestration.alerts.settings import DEFAULT_WEBSERVER_URL
+
     webserver = (os.environ.get("DAGSTER_WEBSERVER_URL") or DEFAULT_WEBSERVER_URL).rstrip("/")
     fields = [
         ("range", days),

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.alerts import startup_check
 from orchestration.local_api import LocalApi, local_api_command
 from orchestration.preflight import align_api_url, check_environment
 from orchestration.supervise import Service, supervise_all
@@ -136,6 +135,9 @@ def main() -> int:
     except SettingError as error:
         print(f"make serve: {error}", file=sys.stderr)
         return 2
+    # Imported once the settings are checked: the alerts package reads its own on import.
+    from orchestration.alerts.startup import startup_check
+
     startup_check("make serve")  # one line if Slack refuses SLACK_BOT_TOKEN or cannot be reached
     webserver_port = int(os.environ.get("DAGSTER_PORT", DEFAULT_WEBSERVER_PORT))
     code_server_port = int(os.environ.get(CODE_SERVER_PORT_VAR, DEFAULT_CODE_SERVER_PORT))
