@@ -13,8 +13,7 @@ import dagster as dg
 
 from jaffle_api.server import running_api
 from jaffle_api.settings import Settings as ApiSettings
-from orchestration.checks.freshness import daily_mart_freshness_checks
-from orchestration.definitions import defs
+from orchestration.definitions import defs, freshness_checks
 from tests.processes import make_backfill
 from tests.support import fetch_all, query
 
@@ -95,7 +94,7 @@ def test_cli_backfill_of_a_range_loads_what_the_api_serves(
     failing = sorted(
         [
             f"{key.asset_key.to_user_string()}:{key.name}"
-            for c in daily_mart_freshness_checks
+            for c in freshness_checks
             for key in c.check_keys
         ]
         + ["raw/orders:no_rejected_records"]
