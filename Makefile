@@ -60,7 +60,7 @@ $(MANIFEST): $(BIN)/dagster $(DBT_SOURCES) $(DBT_PACKAGES)
 	@touch $@
 
 # Compiled once here, so start-up is as fast where PYTHONDONTWRITEBYTECODE is set.
-PROJECT_PACKAGES := settings.py warehouse.py core ingestion orchestration transform jaffle_api
+PROJECT_PACKAGES := settings.py warehouse.py core ingestion orchestration commands transform example jaffle_api
 PROJECT_SOURCES := $(shell find $(PROJECT_PACKAGES) -name '*.py')
 $(VENV)/.project-bytecode: $(BIN)/dagster $(PROJECT_SOURCES)
 	$(BIN)/python -m compileall -q $(PROJECT_PACKAGES)
@@ -74,16 +74,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 # Its storage, created once here so that two runs started together never both create it.
 $(DAGSTER_HOME)/.instance-ready: $(DAGSTER_HOME)/dagster.yaml $(BIN)/dagster
-	$(BIN)/python -m orchestration.instance
+	$(BIN)/python -m commands.instance
 
 setup: $(BIN)/dagster $(MANIFEST) $(VENV)/.project-bytecode $(DAGSTER_HOME)/.instance-ready ## Install the locked environment and prepare the dbt manifest
 
 api: setup ## Run the local jaffle-shop API stand-in on 127.0.0.1:$API_PORT (default 8000)
-	@$(BIN)/python -m orchestration.preflight --api-address
+	@$(BIN)/python -m commands.preflight --api-address
 	$(BIN)/python -m jaffle_api
 
 dev: setup ## Start the local API and `dagster dev` on 127.0.0.1:$DAGSTER_PORT (3000); Ctrl-C or SIGTERM stops both
-	@exec $(BIN)/python -m orchestration.dev
+	@exec $(BIN)/python -m commands.dev
 
 # Checked before `setup`, so a fresh DAGSTER_HOME never gets the SQLite config by mistake.
 SERVE_VARS := DAGSTER_PG_HOST DAGSTER_PG_PORT DAGSTER_PG_USERNAME DAGSTER_PG_PASSWORD DAGSTER_PG_DB
@@ -93,7 +93,7 @@ serve-env:
 	@grep -qs '^  postgres:' "$(DAGSTER_HOME)/dagster.yaml" || { echo "make serve: DAGSTER_HOME=$(DAGSTER_HOME) has no Postgres dagster.yaml: mkdir -p DIR && cp deploy/dagster.yaml DIR/ && export DAGSTER_HOME=DIR"; exit 2; }
 
 serve: serve-env setup ## Code server, webserver, daemon (+ local API) on one Postgres instance; needs DAGSTER_PG_*
-	@exec $(BIN)/python -m orchestration.serve
+	@exec $(BIN)/python -m commands.serve
 
 # Two workers: most tests wait on real processes (dagster, dbt, a browser), not on the CPU.
 # Four were ~7 % faster but made process-shutdown races in Dagster's own tools show up.
@@ -108,10 +108,10 @@ test-fast: setup ## The suite without the tests that drive whole processes (CLI,
 
 backfill: setup ## Materialize every asset for START..END (YYYY-MM-DD, inclusive); needs the API
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
-	@exec $(BIN)/python -m orchestration.backfill "$(START)" "$(END)"
+	@exec $(BIN)/python -m commands.backfill "$(START)" "$(END)"
 
 defs: setup ## List the assets, checks, jobs, schedules and sensors (fits 100 columns)
-	@$(BIN)/python -m orchestration.list_defs
+	@$(BIN)/python -m commands.list_defs
 
 # sqlfluff compiles the dbt project with dbt itself (.sqlfluff), so installed packages are needed.
 lint: setup secrets ## ruff, sqlfluff and the secret scan, as CI runs them

@@ -17,7 +17,7 @@ import uuid
 from bench.measures import Plan, days, interleave, progress
 from bench.processes import PYTHON, ROOT, Sample, run_measured
 from bench.runs import bare_commands, count_rows, dagster_materialize, fresh_run
-from orchestration.serve import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR
+from commands.serve import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VAR
 
 
 def postgres(plan: Plan) -> dict:
@@ -76,9 +76,9 @@ def _on_instance(cluster, url: str, span: tuple[str, str], kind: str, log) -> Sa
             home = env["DAGSTER_HOME"]
             shutil.copy(ROOT / "deploy" / "dagster.yaml", f"{home}/dagster.yaml")
             env.update(database.dagster_env())
-            # As `make serve` and deploy/ run it (orchestration/serve.py).
+            # As `make serve` and deploy/ run it (commands/serve.py).
             env.setdefault(EVENT_BATCH_SIZE_VAR, EVENT_BATCH_SIZE)
-        prepared = run_measured([PYTHON, "-m", "orchestration.instance"], env, log)
+        prepared = run_measured([PYTHON, "-m", "commands.instance"], env, log)
         if not prepared.ok:
             return prepared
         sample = run_measured(dagster_materialize(*span), env, log)
@@ -91,7 +91,7 @@ def _on_warehouse(cluster, url: str, span: tuple[str, str], side: str, log) -> S
     with _database(cluster, "warehouse") as database, fresh_run(url) as run:
         env = {**run.env, "WAREHOUSE": "postgres", **database.libpq_env()}
         if side == "dagster":
-            prepared = run_measured([PYTHON, "-m", "orchestration.instance"], env, log)
+            prepared = run_measured([PYTHON, "-m", "commands.instance"], env, log)
             if not prepared.ok:
                 return prepared
             sample = run_measured(dagster_materialize(*span), env, log)

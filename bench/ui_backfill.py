@@ -4,7 +4,7 @@ The UI's "Materialize all" over a partition range sends the GraphQL mutation
 `launchPartitionBackfill`; Dagster's backfill daemon then splits it into runs by partitioning
 and launches each once its parents are done, on its 30-second tick. The clock runs from the
 mutation until the backfill is completed (the `dagster dev` start-up is not counted: the UI is
-already open). The other side is `make backfill` (`python -m orchestration.backfill`) for the
+already open). The other side is `make backfill` (`python -m commands.backfill`) for the
 same days, from launch to exit. Each run gets a fresh warehouse and instance.
 """
 
@@ -122,7 +122,7 @@ def run_make_backfill(api_url: str, first: str, last: str, log: Path) -> Sample:
     """What `make backfill START=first END=last` runs, in a fresh warehouse and instance."""
     with fresh_run(api_url) as run:
         parse_for_run(run, log)
-        sample = run_measured([PYTHON, "-m", "orchestration.backfill", first, last], run.env, log)
+        sample = run_measured([PYTHON, "-m", "commands.backfill", first, last], run.env, log)
         sample.orders = count_rows(run.warehouse, "marts.orders")
     return sample
 

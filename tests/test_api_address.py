@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 import requests
 
-from orchestration.local_api import LocalApi
-from orchestration.preflight import align_api_url
+from commands.local_api import LocalApi
+from commands.preflight import align_api_url
 from settings import PUBLIC_API_URL, SettingError
 from tests.dagster_dev import free_port
 from tests.processes import kill_tree, start_make, wait_for

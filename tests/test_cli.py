@@ -158,9 +158,7 @@ def test_cli_rejects_an_unknown_partition_with_a_clear_error(warehouse, dagster_
 
 
 def test_backfill_range_check_names_the_valid_range():
-    result = _run(
-        [sys.executable, "-m", "orchestration.backfill_range", "2023-12-01", "2023-12-03"]
-    )
+    result = _run([sys.executable, "-m", "commands.backfill_range", "2023-12-01", "2023-12-03"])
     assert result.returncode != 0
     assert "outside the daily partitions" in result.stderr
     assert "FIRST_PARTITION_DATE" in result.stderr

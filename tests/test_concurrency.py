@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import requests
 
-from orchestration.instance import prepare_instance
+from commands.instance import prepare_instance
 from tests.dagster_dev import running_dagster_dev
 from tests.processes import PROJECT_ROOT, kill_tree, start_make, wait_for
 from tests.support import REFERENCE_DAYS, warehouse_fingerprint

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestration import serve
+from commands import serve
 from settings import SettingError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,15 @@ def env_names(node) -> set[str]:
 def project_variables() -> set[str]:
     """Environment variables the project's own code and config read (outside deploy/)."""
     sources = [ROOT / ".env.example", ROOT / "Makefile", ROOT / "dbt_project" / "profiles.yml"]
-    for package in ("orchestration", "ingestion", "transform", "jaffle_api"):
+    for package in (
+        "orchestration",
+        "commands",
+        "core",
+        "ingestion",
+        "transform",
+        "example",
+        "jaffle_api",
+    ):
         sources.extend((ROOT / package).rglob("*.py"))
     sources.extend(ROOT.glob("*.py"))
     text = "\n".join(path.read_text() for path in sources)
@@ -126,7 +134,7 @@ def test_the_production_instance_keeps_the_shipped_pool_limit_and_retries():
 def test_make_backfills_preflight_accepts_a_home_holding_the_production_instance(
     monkeypatch, tmp_path
 ):
-    from orchestration.preflight import check_environment
+    from commands.preflight import check_environment
 
     (tmp_path / "dagster.yaml").write_text((DEPLOY / "dagster.yaml").read_text())
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))

@@ -54,7 +54,7 @@ def test_dg_list_defs_lists_the_whole_asset_graph():
 
 def test_dg_launch_of_a_partition_range_loads_what_the_api_serves(api_url, warehouse, dagster_home):
     prepared = subprocess.run(
-        [sys.executable, "-m", "orchestration.instance"],
+        [sys.executable, "-m", "commands.instance"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -100,7 +100,7 @@ def test_make_dev_starts_nothing_on_definitions_that_do_not_load(tmp_path, monke
 def test_loading_the_definitions_passes_on_the_project_as_shipped(tmp_path):
     env = _env(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "orchestration.preflight", "--definitions"],
+        [sys.executable, "-m", "commands.preflight", "--definitions"],
         cwd=PROJECT_ROOT,
         env={**os.environ, **env},
         capture_output=True,

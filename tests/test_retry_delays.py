@@ -10,12 +10,12 @@ import time
 import dagster as dg
 import pytest
 
+from commands.run_summary import render, summarize
 from core.policies import JITTER_FRACTION
 from core.step_retry import retry_delay
 from jaffle_api.server import running_api
 from jaffle_api.settings import Settings as ApiSettings
 from orchestration.definitions import defs
-from orchestration.run_summary import render, summarize
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 DAY = "2024-05-01"

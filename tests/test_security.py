@@ -16,9 +16,9 @@ import duckdb
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
+from commands.backfill_range import BackfillRangeError, validate_backfill_range
 from core.windows import dbt_window_env, partition_days
 from ingestion.source import jaffle_shop_source
-from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
 from transform.invocation import _count
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -179,7 +179,7 @@ def test_make_dev_binds_the_dagster_ui_to_loopback():
     """A static check of the `dev` recipe, and of the module it runs if it runs one."""
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     recipe = re.search(r"^dev:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
-    modules = re.findall(r"-m (orchestration\.\w+)", recipe)
+    modules = re.findall(r"-m ((?:orchestration|commands)\.\w+)", recipe)
     code = "\n".join((PROJECT_ROOT / f"{m.replace('.', '/')}.py").read_text() for m in modules)
     # `dagster dev ...` in the recipe, or [..."dagster"), "dev", ...] as the module's argv.
     launches = re.findall(r"dagster dev\b.*", recipe) + re.findall(r'"dev",[^\]\n]*', code)

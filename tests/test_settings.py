@@ -1,5 +1,5 @@
 """A bad setting stops every command before anything is written, with one message that names
-the setting and says how to fix it: in `settings.load()`, in `python -m orchestration.preflight`
+the setting and says how to fix it: in `settings.load()`, in `python -m commands.preflight`
 and in the Dagster code location that `dagster asset materialize` loads."""
 
 import datetime as dt
@@ -14,8 +14,8 @@ import dagster as dg
 import pytest
 
 import settings
-from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
-from orchestration.preflight import check_environment
+from commands.backfill_range import BackfillRangeError, validate_backfill_range
+from commands.preflight import check_environment
 from settings import LOCAL_API_URL, PUBLIC_API_URL, SettingError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -349,7 +349,7 @@ BAD = ["malformed url", "missing folder", "file as folder", "home without config
 def test_the_preflight_command_prints_the_setting_and_exits_2(tmp_path, case):
     overrides, expected = _bad_settings(tmp_path)[case]
     env = _process_env(tmp_path, **overrides)
-    result = _run([sys.executable, "-m", "orchestration.preflight"], env)
+    result = _run([sys.executable, "-m", "commands.preflight"], env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1  # one message, no traceback

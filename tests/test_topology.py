@@ -296,7 +296,7 @@ def alive(pid: int) -> bool:
 
 
 def test_supervise_all_stops_every_service_when_one_exits(tmp_path):
-    from orchestration.supervise import Service, supervise_all
+    from commands.supervise import Service, supervise_all
 
     pidfile = tmp_path / "sleeper.pid"
     sleeper = Service("sleeper", ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 120"])
@@ -310,7 +310,7 @@ def test_supervise_all_stops_every_service_when_one_exits(tmp_path):
 
 
 def test_supervise_all_starts_nothing_after_a_service_that_never_gets_ready(tmp_path):
-    from orchestration.supervise import Service, supervise_all
+    from commands.supervise import Service, supervise_all
 
     never = Service("never", ["sleep", "120"], ready=lambda: False, ready_timeout_s=1)
     after = Service("after", ["touch", str(tmp_path / "started")])

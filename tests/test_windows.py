@@ -69,7 +69,7 @@ def test_dbt_window_is_set_only_when_partitioned():
 
 
 def test_backfill_range_accepts_existing_days_and_names_the_valid_range_otherwise():
-    from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
+    from commands.backfill_range import BackfillRangeError, validate_backfill_range
 
     now = dt.datetime(2024, 3, 10, 12, tzinfo=UTC)
     validate_backfill_range("2024-01-01", "2024-03-09", daily_partitions, now)

@@ -1,6 +1,6 @@
 """Check the settings, the Dagster instance and the warehouse before a command writes anything.
 
-`python -m orchestration.preflight` prints the one problem found and exits 2; launchers call
+`python -m commands.preflight` prints the one problem found and exits 2; launchers call
 `check_environment()` first so that a bad setting never starts a run, `check_api()` so that a
 backfill never starts against an API that does not answer, and `check_definitions()` so that
 nothing starts on a code location that does not load.
@@ -67,7 +67,7 @@ def align_api_url(environ: MutableMapping[str, str] = os.environ) -> bool:
     (`dagster dev`, its code servers, the runs) reads the same address. A URL elsewhere (the
     public API) is left alone; one on this machine at another port is refused.
     """
-    from orchestration.local_api import LocalApi
+    from commands.local_api import LocalApi
 
     standin = LocalApi.from_env(environ)
     api_url = (environ.get("JAFFLE_API_URL") or "").strip()
@@ -95,7 +95,7 @@ def check_definitions() -> None:
     loads. In a child process: the launcher then does not hold the definitions' imports
     (~190 MB) for the hours a run or `make dev` lasts."""
     result = subprocess.run(
-        [sys.executable, "-m", "orchestration.preflight", "--definitions"],
+        [sys.executable, "-m", "commands.preflight", "--definitions"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -3,7 +3,7 @@
 On a fresh DAGSTER_HOME, two runs started at the same moment would both create the SQLite
 storage and one crashes (`table secondary_indexes already exists`). `make setup` calls this, so
 the instance exists before any run; a file lock makes two `make` commands started together take
-turns. `python -m orchestration.instance` does the same by hand.
+turns. `python -m commands.instance` does the same by hand.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Check a backfill's START and END before Dagster sees them, with a message that says what
-range is valid. `make backfill` calls it: `python -m orchestration.backfill_range START END`."""
+range is valid. `make backfill` calls it: `python -m commands.backfill_range START END`."""
 
 import datetime as dt
 import sys

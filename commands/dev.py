@@ -16,9 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.local_api import LocalApi, local_api_command
-from orchestration.preflight import align_api_url, check_definitions, check_environment
-from orchestration.supervise import supervise
+from commands.local_api import LocalApi, local_api_command
+from commands.preflight import align_api_url, check_definitions, check_environment
+from commands.supervise import supervise
 from settings import SettingError
 
 BIN = Path(sys.executable).parent

@@ -5,7 +5,7 @@ against the daily partitions, whether the API answers, whether the code location
 runs whose process died are ended so their pool slots are free (orchestration/recovery.py). Then
 `dagster asset materialize --partition-range` runs under `supervise()`, so SIGTERM stops it as
 Ctrl-C does; after it exits, its own run is ended too if it could not record its end, and a
-summary of the run is printed (orchestration/run_summary.py).
+summary of the run is printed (commands/run_summary.py).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.backfill_range import BackfillRangeError, validate_backfill_range
-from orchestration.preflight import check_api, check_definitions, check_environment
+from commands.backfill_range import BackfillRangeError, validate_backfill_range
+from commands.preflight import check_api, check_definitions, check_environment
+from commands.run_summary import latest_range_run, render, summarize
+from commands.supervise import supervise
 from orchestration.recovery import reclaim_dead_runs
-from orchestration.run_summary import latest_range_run, render, summarize
-from orchestration.supervise import supervise
 from settings import SettingError
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")

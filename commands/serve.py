@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.local_api import LocalApi, local_api_command
-from orchestration.preflight import align_api_url, check_environment
-from orchestration.supervise import Service, supervise_all
+from commands.local_api import LocalApi, local_api_command
+from commands.preflight import align_api_url, check_environment
+from commands.supervise import Service, supervise_all
 from settings import INSTANCE_CONFIG, PROJECT_ROOT, SettingError
 
 BIN = Path(sys.executable).parent
