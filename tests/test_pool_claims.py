@@ -14,8 +14,8 @@ import dagster as dg
 
 from orchestration.pool_claims import serialized_slot_claims
 
-PROCESSES = 4
-ROUNDS = 20
+PROCESSES = 3
+ROUNDS = 12
 
 
 def _race(home: str, barrier, results) -> None:
