@@ -63,10 +63,34 @@ def command_line(pid: int) -> str:
 
 
 def kill_tree(pid: int, sig: int = signal.SIGKILL) -> None:
-    """Send `sig` to `pid` and everything under it at once, as when a machine loses power."""
-    for target in [pid, *descendants(pid)]:
+    """Send `sig` to `pid` and everything under it at once, as when a machine loses power.
+
+    For SIGKILL the tree is frozen first (SIGSTOP), so nothing forks between listing it and
+    killing it, and the call returns once every process is gone: what they held (the DuckDB
+    file lock, ports) is free."""
+    targets = [pid, *descendants(pid)]
+    if sig == signal.SIGKILL:
+        _signal_all(targets, signal.SIGSTOP)
+        targets = list(dict.fromkeys([*targets, *descendants(pid)]))
+    _signal_all(targets, sig)
+    if sig == signal.SIGKILL:
+        deadline = time.monotonic() + 30
+        while any(_running(target) for target in targets) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for target in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(target, sig)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie holds no files any more)."""
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def processes_matching(text: str) -> list[int]:
@@ -109,3 +133,10 @@ def claimed_pool_slots(home: Path, pool: str = "duckdb") -> list[str]:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         info = instance.event_log_storage.get_concurrency_info(pool)
         return [slot.run_id for slot in info.claimed_slots]
+
+
+def pending_pool_runs(home: Path, pool: str = "duckdb") -> list[str]:
+    """Run ids with a step queued for a slot of `pool` in the instance at `home`."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        info = instance.event_log_storage.get_concurrency_info(pool)
+        return [step.run_id for step in info.pending_steps]

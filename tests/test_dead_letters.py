@@ -286,3 +286,52 @@ def test_the_cli_prints_the_rejected_count_and_fails_above_the_threshold(
         monkeypatch.setenv("JAFFLE_API_URL", worse_url)
         assert main(argv) == 1
     assert "were rejected, above MAX_REJECTED_SHARE=1%" in capsys.readouterr().err
+
+
+def _load_orders(instance, warehouse: Path, api: str, first: str, last: str):
+    """Only the dlt orders step (raw/orders and its tables) for first..last, as a range run."""
+    raw_orders = next(a for a in defs.assets if a.node_def.name == "raw_orders")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DUCKDB_PATH", str(warehouse))
+        env.setenv("JAFFLE_API_URL", api)
+        return defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance,
+            asset_selection=list(raw_orders.keys),
+            tags={
+                "dagster/asset_partition_range_start": first,
+                "dagster/asset_partition_range_end": last,
+            },
+            raise_on_error=False,
+        )
+
+
+@pytest.mark.parametrize(
+    ("malformed_rate", "first", "last"),
+    [(0.03, "2024-03-01", "2024-03-01"), (0.005, "2024-03-01", "2024-03-07")],
+    ids=["above the default, below the setting", "below the default, above the setting"],
+)
+def test_max_rejected_share_sets_where_a_window_fails(
+    tmp_path, monkeypatch, malformed_rate, first, last
+):
+    """The window's rejected share lies between the default (1%) and MAX_REJECTED_SHARE: the
+    setting decides, whichever side of the default it is on. A window above it fails, below
+    it loads."""
+    settings = api_settings(malformed_rate=malformed_rate)
+    with running_api(settings) as bad_url:
+        served = fetch_all(bad_url, "orders", start_date=first, end_date=last)
+        rejected = sum(len(malformed_orders(settings, day)) for day in days(first, last))
+        share = rejected / len(served)
+        assert rejected and share != 0.01
+        threshold = share * 1.5 if share > 0.01 else share / 2
+        monkeypatch.setenv("MAX_REJECTED_SHARE", str(threshold))
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = _load_orders(instance, tmp_path / "warehouse.duckdb", bad_url, first, last)
+
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    if share < threshold:
+        assert result.success, failures
+        assert len(dead_letters(tmp_path / "warehouse.duckdb")) == rejected
+    else:
+        assert not result.success
+        message = failures[0].step_failure_data.error.message
+        assert f"were rejected, above MAX_REJECTED_SHARE={threshold * 100:g}%" in message

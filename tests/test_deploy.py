@@ -2,14 +2,17 @@
 deploy/ names exists in the project and agrees with what `make serve` runs.
 
 Containers and clusters cannot run on the build machine, so the Dockerfile, the compose file and
-the Helm values are checked here against the project and against each other; `make serve`
-itself runs for real in test_topology.py.
+the Helm values are checked here against the project and against each other, the compose file
+also as compose renders it (`docker-compose config` needs no daemon); `make serve` itself runs
+for real in test_topology.py.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -285,6 +288,98 @@ def test_compose_publishes_ports_on_loopback_only():
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), (name, port)
     assert compose()["services"]["webserver"]["ports"] == ["127.0.0.1:3000:3000"]
+
+
+def _compose_tool() -> list[str]:
+    """`docker compose` (the plugin) where installed, else Debian's `docker-compose`; either
+    renders the file without a container runtime. `.ci/run` installs the latter."""
+    if shutil.which("docker") and (
+        subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return ["docker", "compose"]
+    tool = shutil.which("docker-compose")
+    assert tool, (
+        "needs `docker compose` or Debian's docker-compose (apt-get install docker-compose)"
+    )
+    return [tool]
+
+
+def _published(port) -> str:
+    """host_ip:published:target, from compose v1's short form or v2's long form."""
+    if isinstance(port, dict):
+        return f"{port.get('host_ip', '0.0.0.0')}:{port['published']}:{port['target']}"
+    return str(port).removesuffix("/tcp")
+
+
+def render_compose(**env: str) -> subprocess.CompletedProcess:
+    """`<compose> -f deploy/docker-compose.yml config` with only `env` set: what compose would
+    run, variables substituted and anchors merged."""
+    return subprocess.run(
+        [*_compose_tool(), "-f", str(DEPLOY / "docker-compose.yml"), "config"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict:
+    result = render_compose(
+        DAGSTER_PG_PASSWORD="rendered-password",  # pragma: allowlist secret
+        DAGSTER_PG_USERNAME="ops",
+        JAFFLE_API_URL="http://api.internal:8000/api/v1",
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_renders_the_four_services_with_only_the_ui_published_on_loopback(rendered):
+    services = rendered["services"]
+    assert set(services) == {"postgres", "code-server", "webserver", "daemon"}
+    published = {
+        name: [_published(port) for port in s["ports"]]
+        for name, s in services.items()
+        if s.get("ports")
+    }
+    assert published == {"webserver": ["127.0.0.1:3000:3000"]}
+    assert services["code-server"]["expose"] == ["4000"]
+    assert services["code-server"]["command"][-2:] == ["-p", "4000"]
+    assert services["webserver"]["command"][-2:] == ["-w", "deploy/workspace.yaml"]
+    assert services["daemon"]["command"] == ["dagster-daemon", "run", "-w", "deploy/workspace.yaml"]
+
+
+def test_compose_renders_the_settings_given_into_the_services_that_read_them(rendered):
+    services = rendered["services"]
+    assert services["postgres"]["environment"] == {
+        "POSTGRES_USER": "ops",
+        "POSTGRES_PASSWORD": "rendered-password",  # pragma: allowlist secret
+        "POSTGRES_DB": "dagster",
+    }
+    instance = {
+        "DAGSTER_PG_HOST": "postgres",
+        "DAGSTER_PG_PORT": "5432",
+        "DAGSTER_PG_USERNAME": "ops",
+        "DAGSTER_PG_PASSWORD": "rendered-password",  # pragma: allowlist secret
+        "DAGSTER_PG_DB": "dagster",
+        "DAGSTER_CODE_SERVER_HOST": "code-server",
+        "DAGSTER_CODE_SERVER_PORT": "4000",
+    }
+    for name in ("code-server", "webserver", "daemon"):
+        environment = services[name]["environment"]
+        assert instance.items() <= environment.items(), name
+    code_server = services["code-server"]["environment"]
+    assert code_server["JAFFLE_API_URL"] == "http://api.internal:8000/api/v1"
+    assert code_server["DUCKDB_PATH"] == "/opt/trifecta/data/warehouse.duckdb"
+    assert code_server["SLACK_BOT_TOKEN"] == ""  # alerts off unless given
+    assert code_server["FIRST_PARTITION_DATE"] == "2024-01-01"
+
+
+def test_compose_refuses_to_render_without_the_postgres_password():
+    result = render_compose()
+    assert result.returncode != 0
+    assert "set DAGSTER_PG_PASSWORD" in result.stderr
 
 
 # --- deploy/helm/values.yaml -------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """A range of days through dlt, dbt and DuckDB in one in-process run, reconciled with the API."""
 
 import datetime as dt
+import io
 import json
+from base64 import b64encode
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -182,11 +184,30 @@ def test_marts_carry_row_counts(loaded):
 
 
 def test_dashboard_chart_is_rendered_from_the_mart(loaded):
+    from matplotlib import rcParams
+    from matplotlib.colors import to_rgb
+    from PIL import Image
+
     materialization = next(
         iter(loaded["runs"][0].asset_materializations_for_node("dashboards__daily_revenue_chart"))
     )
-    path = materialization.metadata["path"].value
-    assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    stores_with_orders = {order["store_id"] for order in loaded["api_orders"]}
-    assert materialization.metadata["stores"].value == len(stores_with_orders)
-    assert materialization.metadata["days"].value == 4
+    metadata = {name: value.value for name, value in materialization.metadata.items()}
+    # The stores and days of the chart's window (its last 90 days) in the mart it draws.
+    [(stores, days)] = query(
+        loaded["warehouse"],
+        "select count(distinct location_id), count(distinct order_date) from marts.daily_revenue "
+        "where order_date > (select max(order_date) from marts.daily_revenue) - 90",
+    )
+    assert (metadata["stores"], metadata["days"]) == (stores, days)
+    assert stores == len({order["store_id"] for order in loaded["api_orders"]}) and days == 4
+
+    # The file is the picture the UI shows, a 1000x450 PNG with one line per store: the first
+    # `stores` colours of matplotlib's cycle are drawn, the next one is not.
+    png = Path(metadata["path"]).read_bytes()
+    assert metadata["chart"] == f"![daily revenue](data:image/png;base64,{b64encode(png).decode()})"
+    with Image.open(io.BytesIO(png)) as image:
+        assert (image.format, image.size) == ("PNG", (1000, 450))
+        drawn = {colour[:3] for _, colour in image.convert("RGB").getcolors(1000 * 450)}
+    cycle = [to_rgb(c) for c in rcParams["axes.prop_cycle"].by_key()["color"]]
+    line_colours = [tuple(round(channel * 255) for channel in c) for c in cycle[: stores + 1]]
+    assert [colour in drawn for colour in line_colours] == [True] * stores + [False]

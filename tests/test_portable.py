@@ -2,6 +2,7 @@
 name (and a space in it) prepares its dbt manifest, loads its definitions and passes the fast
 tests there, and no tracked file names the folder it was built in."""
 
+import json
 import os
 import re
 import shutil
@@ -87,9 +88,9 @@ def test_the_copy_loads_its_own_definitions(copy):
         [
             BIN / "python",
             "-c",
-            "import orchestration.definitions as d, transform.project as p; "
-            "print(d.__file__); print(p.manifest_path()); "
-            "print(len(d.defs.resolve_asset_graph().get_all_asset_keys()))",
+            "import json, orchestration.definitions as d, transform.project as p; "
+            "print(d.__file__); print(p.manifest_path()); print(json.dumps(sorted("
+            "k.to_user_string() for k in d.defs.resolve_asset_graph().get_all_asset_keys())))",
         ],
         cwd=copy,
         env=_env_for(copy),
@@ -98,10 +99,14 @@ def test_the_copy_loads_its_own_definitions(copy):
         timeout=600,
     )
     assert loaded.returncode == 0, loaded.stderr[-3000:]
-    module_file, manifest, asset_count = loaded.stdout.strip().splitlines()[-3:]
+    module_file, manifest, asset_keys = loaded.stdout.strip().splitlines()[-3:]
     assert Path(module_file).is_relative_to(copy)
     assert Path(manifest).is_relative_to(copy) and Path(manifest).is_file()
-    assert int(asset_count) > 10
+    # The same asset graph as this checkout's, key for key.
+    from orchestration.definitions import defs
+
+    here = sorted(key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys())
+    assert json.loads(asset_keys) == here
 
 
 def test_the_fast_tests_pass_in_the_copy(copy):

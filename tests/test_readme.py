@@ -30,29 +30,26 @@ SHELL_FENCES = {"bash", "sh", "shell", "console"}
 # name such as `dg`, nor what dbt or Dagster run inside a step, such as `dbt retry`).
 INLINE_COMMAND = re.compile(r"^(make|dg|dagster|python -m|uv|pre-commit)\s+\S")
 
-# README command -> what runs it: a test id (`tests/<file>.py::<function>`, which must exist),
-# `ci: <line of .ci/run>`, or `not run here: <why>` beside whatever checks it instead.
+# README command -> what runs it: a test id (`tests/<file>.py::<function>`, which must exist and
+# run that command: see `test_every_mapped_test_runs_its_command`), the same followed by
+# `via <module>.py` when the test runs the module that runs the command (`make serve` runs
+# `dagster code-server start`), `ci: <line of .ci/run>`, or `not run here: <why>` beside
+# whatever checks it instead.
 EXERCISED_BY = {
     "make dev": ["tests/test_recovery.py::test_make_dev_stops_on_sigterm_leaving_no_process"],
-    "make dev API_PORT=8250": [
-        "tests/test_api_address.py::test_a_run_under_make_dev_with_api_port_reads_its_own_stand_in"
-    ],
     "make test": ["ci: make test"],
     "make setup": ["ci: make lint", "ci: make test"],  # both depend on `setup` first
     "make api": ["tests/test_readme.py::test_make_api_serves_the_stand_in_on_api_port"],
-    "make backfill START=2024-03-01 END=2024-03-07": [
-        "tests/test_recovery.py::test_a_backfill_killed_during_dbt_does_not_wedge_the_next_one",
-        "tests/test_concurrency.py::test_two_backfills_started_together_on_a_fresh_instance_both_finish",
+    "make backfill START=2024-03-05 END=2024-03-06": [
+        "tests/test_cli.py::test_cli_backfill_of_a_range_loads_what_the_api_serves",
     ],
     "make backfill START=… END=…": [
         "tests/test_recovery.py::test_a_backfill_killed_during_the_dlt_load_recovers_on_the_next_run",
+        "tests/test_concurrency.py::test_two_backfills_started_together_on_a_fresh_instance_both_finish",
     ],
     "make backfill": [
         "tests/test_recovery.py::test_timeout_stops_a_backfill_waiting_on_a_pool_slot",
         "tests/test_topology.py::test_make_backfill_records_its_run_in_the_postgres_instance",
-    ],
-    "make backfill START=2024-03-01 END=2024-03-01": [
-        "tests/test_recovery.py::test_a_backfill_killed_during_dbt_does_not_wedge_the_next_one",
     ],
     "make serve": [
         "tests/test_topology.py::test_make_serve_runs_a_backfill_launched_from_the_ui_and_stops_on_sigterm",
@@ -73,14 +70,15 @@ EXERCISED_BY = {
     "dagster dev": ["tests/test_ui.py::test_dagster_dev_shows_the_lineage_from_raw_to_marts"],
     'DAGSTER_HOME="$PWD/.dagster" dagster asset materialize -m orchestration.definitions '
     "--select '*' --partition-range START...END": [
-        "tests/test_cli.py::test_cli_backfill_of_a_range_loads_what_the_api_serves",
-        "tests/test_readme.py::test_the_raw_cli_commands_use_the_instance_make_uses",
+        "tests/test_readme.py::test_the_raw_cli_commands_use_the_instance_make_uses via README.md",
     ],
     "dagster code-server start -m orchestration.definitions": [
-        "tests/test_topology.py::test_make_serve_runs_a_backfill_launched_from_the_ui_and_stops_on_sigterm",
+        "tests/test_topology.py::"
+        "test_make_serve_runs_a_backfill_launched_from_the_ui_and_stops_on_sigterm"
+        " via commands/serve.py",
     ],
     "python -m ingestion": ["tests/test_cli.py::test_ingestion_cli_loads_a_range_without_dagster"],
-    "python -m ingestion --start 2024-03-01 --end 2024-03-07": [
+    "python -m ingestion --start 2024-03-01 --end 2024-03-02": [
         "tests/test_cli.py::test_ingestion_cli_loads_a_range_without_dagster",
     ],
     "dg check defs": ["tests/test_dg.py::test_dg_check_defs_loads_the_definitions"],
@@ -148,7 +146,7 @@ def readme_commands(text: str) -> set[str]:
 
 
 def _test_exists(test_id: str) -> bool:
-    path, _, name = test_id.partition("::")
+    path, _, name = test_id.partition(" via ")[0].partition("::")
     file = PROJECT_ROOT / path
     if not file.is_file():
         return False
@@ -156,6 +154,103 @@ def _test_exists(test_id: str) -> bool:
     return any(
         isinstance(node, ast.FunctionDef) and node.name == name.split("[")[0] for node in tree.body
     )
+
+
+# Where a test's helpers and fixtures live, besides its own module.
+HELPER_MODULES = (
+    "tests/processes.py",
+    "tests/support.py",
+    "tests/dagster_dev.py",
+    "tests/postgres.py",
+    "tests/conftest.py",
+)
+# Shell words and user paths a test does with Python instead (`shutil.copy`, a temporary home).
+SHELL_WORDS = {"&&", "mkdir", "-p", "cp"}
+
+
+def _definitions(path: str) -> dict[str, ast.AST]:
+    """The module-level functions and constants of `path`, by name."""
+    found: dict[str, ast.AST] = {}
+    for node in ast.parse((PROJECT_ROOT / path).read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found[node.name] = node
+        elif isinstance(node, ast.ClassDef):  # a helper's methods, by their names
+            found.update({item.name: item for item in node.body if hasattr(item, "name")})
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found.update({t.id: node for t in targets if isinstance(t, ast.Name)})
+    return found
+
+
+def _strings_run_by(path: str, name: str) -> set[str]:
+    """The string literals (and f-string parts) of function `name` in `path` and of every
+    module-level function, fixture or constant it names, there or in the shared helpers."""
+    scope = {}
+    for module in (*HELPER_MODULES, path):
+        scope.update(_definitions(module))
+    strings: set[str] = set()
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in scope:
+            continue
+        seen.add(current)
+        for node in ast.walk(scope[current]):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                strings.add(node.value)
+            elif isinstance(node, ast.Name):
+                todo.append(node.id)
+            elif isinstance(node, ast.arg):
+                todo.append(node.arg)  # a fixture, by its parameter name
+            elif isinstance(node, ast.Attribute):
+                todo.append(node.attr)  # a helper's method
+    return strings
+
+
+def _calls(path: str, name: str, function: str) -> bool:
+    """Whether test `name` in `path` calls `function` itself."""
+    test = _definitions(path)[name]
+    return any(
+        isinstance(node, ast.Call) and getattr(node.func, "id", None) == function
+        for node in ast.walk(test)
+    )
+
+
+def _required_pieces(command: str) -> list[str]:
+    """What a test's literals must hold to run `command`: its words and flags, `KEY=` of each
+    parameter and every concrete value; `START`, `END`, `…` and `...` stand for any value, and
+    the values of variables set before the program are the user's own."""
+    pieces: list[str] = []
+    program_seen = False
+    for word in command.split():
+        if not program_seen and re.fullmatch(r"[A-Z_]+=\S*", word):
+            pieces.append(word.split("=")[0])
+            continue
+        program_seen = True
+        word = word.strip("'\"")
+        if word in SHELL_WORDS or word.startswith("~") or word == "python":
+            continue  # `python` is sys.executable in a test
+        if "..." in word or "…" in word:
+            key = word.split("=")[0] + "=" if "=" in word else None
+            pieces.append(key or "...")
+        elif "=" in word:
+            key, value = word.split("=", 1)
+            pieces += [f"{key}=", value]
+        elif "/" in word:
+            pieces += [part for part in word.split("/") if part]
+        else:
+            pieces.append(word)
+    return pieces
+
+
+def _missing_pieces(command: str, strings: set[str]) -> list[str]:
+    def found(piece: str) -> bool:
+        if piece.endswith("=") or piece == "...":
+            return any(piece in string for string in strings)
+        return piece in strings or any(piece in string.split("/") for string in strings)
+
+    return [piece for piece in _required_pieces(command) if not found(piece)]
 
 
 def test_the_command_extraction_sees_blocks_continuations_and_wrapped_spans():
@@ -192,6 +287,49 @@ def test_every_test_and_ci_step_the_mapping_names_exists():
             if not ok:
                 missing.append(f"{command!r}: {exerciser}")
     assert missing == []
+
+
+def test_every_mapped_test_runs_its_command():
+    """A test stands for a README command only if it runs it, arguments included: the test
+    (with its fixtures and helpers) holds the command's words, flags and concrete values, or,
+    with `via <module>`, runs that module, which holds them."""
+    wrong = []
+    for command, exercisers in EXERCISED_BY.items():
+        if any(e.startswith("not run here: ") for e in exercisers):
+            continue  # the tests beside it check the command's parts; they do not run it
+        for exerciser in exercisers:
+            if exerciser.startswith("ci: "):
+                continue
+            test_id, _, via = exerciser.partition(" via ")
+            path, _, name = test_id.partition("::")
+            strings = _strings_run_by(path, name)
+            if via == "README.md":
+                # The test runs the README's own line (it reads it with readme_commands).
+                missing = [] if _calls(path, name, "readme_commands") else ["(no README line)"]
+            elif via:
+                module_strings = {
+                    node.value
+                    for node in ast.walk(ast.parse((PROJECT_ROOT / via).read_text()))
+                    if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                }
+                missing = _missing_pieces(command, module_strings)
+                if Path(via).stem not in strings:  # `make serve`, `make backfill`
+                    missing.append(f"(the test does not run {via})")
+            else:
+                missing = _missing_pieces(command, strings)
+            if missing:
+                wrong.append(f"{command!r} is not what {exerciser} runs: no {missing}")
+    assert wrong == []
+
+
+def test_the_shape_check_tells_a_one_day_backfill_from_another_range():
+    strings = {"make", "backfill", "START=", "END=", "2024-05-01", "2024-05-04"}
+    assert _missing_pieces("make backfill START=… END=…", strings) == []
+    assert _missing_pieces("make backfill START=2024-03-01 END=2024-03-01", strings) == [
+        "2024-03-01",
+        "2024-03-01",
+    ]
+    assert _missing_pieces("make serve", strings) == ["serve"]
 
 
 def test_the_ci_workflow_runs_ci_run_on_push_and_pull_requests():

@@ -1,6 +1,10 @@
 """The partition window → inclusive days conversion, at its edges."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -35,10 +39,25 @@ def test_year_boundary():
     assert partition_days(window) == (dt.date(2024, 12, 31), dt.date(2024, 12, 31))
 
 
-def test_first_partition_starts_on_the_first_partition_date():
-    first_key = daily_partitions.get_first_partition_key()
-    window = daily_partitions.time_window_for_partition_key(first_key)
-    assert partition_days(window) == (dt.date.fromisoformat(first_key),) * 2
+def test_the_partitions_start_on_the_first_partition_date_setting():
+    """FIRST_PARTITION_DATE, not a date in the code: read when the partitions are imported, so
+    in a process of its own."""
+    code = (
+        "from core.partitions import daily_partitions as p; from core.windows import "
+        "partition_days as d; k = p.get_first_partition_key(); "
+        "print(k, *d(p.time_window_for_partition_key(k)))"
+    )
+    env = {**os.environ, "FIRST_PARTITION_DATE": "2024-02-29"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2024-02-29", "2024-02-29", "2024-02-29"]
 
 
 def test_partitions_are_utc_days_even_across_a_dst_change():
