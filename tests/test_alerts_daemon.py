@@ -188,7 +188,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             "DO_NOT_TRACK": "1",
         }
         running = Platform(folder, env, slack, contextlib.ExitStack())
+        with dg.DagsterInstance.from_config(str(home)):
+            pass  # its storage created once, before two processes could race to create it
         running.stranded_run = strand_a_cli_run(folder, env)  # while no daemon runs
+        run_the_schedule_once(env)
         running.start()
         try:
             yield running
@@ -231,6 +234,30 @@ def strand_a_cli_run(folder: Path, env: dict[str, str]) -> str:
         assert marked.status == dg.DagsterRunStatus.FAILURE
         assert marked.tags["dagster/will_retry"] == "true"
     return run
+
+
+def run_the_schedule_once(env: dict[str, str]) -> None:
+    """The daily schedule's run of yesterday, as its daemon tick launches it, failing (the API is
+    down): the schedule has had its chance, so the daily marts are in service and their lateness
+    is an incident, not first-day noise (orchestration/alerts/never_built.py)."""
+    from orchestration.definitions import defs
+
+    schedule = defs.get_schedule_def("daily_refresh_schedule")
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance,
+    ):
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with dg.build_schedule_context(instance=instance) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
+        result = defs.resolve_job_def("daily_refresh").execute_in_process(
+            instance=instance,
+            partition_key=request.partition_key,
+            tags={**request.tags, **dg.DagsterRun.tags_for_schedule(schedule)},
+            raise_on_error=False,
+        )
+    assert not result.success
 
 
 def _run_with_process(home: str) -> str | None:
@@ -329,8 +356,8 @@ def test_an_error_check_failing_on_real_data_alerts_once(platform, started):
 
 
 def test_stale_daily_marts_each_alert_once(platform):
-    # The freshness checks' own sensor runs them from the start: on this empty instance no day
-    # of the daily marts was ever materialized, so each mart is late.
+    # The freshness checks' own sensor runs them from the start: no day of the daily marts was
+    # ever materialized and the schedule's run failed, so each mart is late.
     marts = ("marts/orders", "marts/order_items", "marts/daily_revenue")
     texts = platform.assert_alerted_once(
         "the stale marts", *[f":hourglass: *Stale:* `{mart}`" for mart in marts]
