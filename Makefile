@@ -24,7 +24,7 @@ DBT_SOURCES := $(shell find $(DBT_DIR) -path $(DBT_DIR)/target -prune -o -path $
 	-o -path $(DBT_DIR)/dbt_packages -prune \
 	-o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.yaml' \) -print)
 
-.PHONY: help setup dev api serve serve-env test test-fast backfill defs bench lint format clean secrets
+.PHONY: help setup dev api serve serve-env test test-fast backfill digest defs bench lint format clean secrets
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ test-fast: setup ## The suite without the tests that drive whole processes (CLI,
 backfill: setup ## Materialize every asset for START..END (YYYY-MM-DD, inclusive); needs the API
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	@exec $(BIN)/python -m orchestration.backfill "$(START)" "$(END)"
+
+digest: setup ## Print the morning digest: yesterday's partitions, failing checks, dead letters, failed runs
+	@$(BIN)/python -m orchestration.digest
 
 defs: setup ## List the assets, checks, jobs, schedules and sensors (fits 100 columns)
 	@$(BIN)/python -m orchestration.list_defs

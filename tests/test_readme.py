@@ -33,6 +33,7 @@ EXERCISED_BY = {
     "make test": ["ci: make test"],
     "make setup": ["ci: make lint", "ci: make test"],  # both depend on `setup` first
     "make api": ["tests/test_readme.py::test_make_api_serves_the_stand_in_on_api_port"],
+    "make digest": ["tests/test_digest.py::test_make_digest_prints_it"],
     "make backfill START=2024-03-01 END=2024-03-07": [
         "tests/test_recovery.py::test_a_backfill_killed_during_dbt_does_not_wedge_the_next_one",
         "tests/test_concurrency.py::test_two_backfills_started_together_on_a_fresh_instance_both_finish",
