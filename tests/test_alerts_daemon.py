@@ -41,8 +41,8 @@ from tests.processes import kill_tree, start_make
 from tests.slack_standin import TOKEN, WEBSERVER, SlackStandIn, running_slack
 
 SENSOR_INTERVAL_S = 4
-SETTLE_S = 2 * SENSOR_INTERVAL_S + 2
-"""After an alert arrived: long enough for every alert sensor to tick twice more."""
+SETTLE_TICKS = 2
+"""After an alert arrived, every alert sensor ticks this many times more before the count."""
 CLI_RANGE = ("2024-05-01", "2024-05-03")
 STRANDED_DAY = "2024-04-01"
 
@@ -156,8 +156,17 @@ class Platform:
         self.wait_for(
             what, lambda: all(self.slack.messages_about(n) for n in needles), timeout_s=60
         )
-        latest = max(self.slack.messages_about(n)[0].at for n in needles)
-        time.sleep(max(0.0, latest + SETTLE_S - time.monotonic()))
+        arrived = time.time()
+        self.wait_for(
+            f"{SETTLE_TICKS} more ticks of each alert sensor",
+            lambda: _ticked(
+                self.env["DAGSTER_HOME"],
+                SETTLE_TICKS,
+                after=arrived,
+                sensors=(*ALERT_SENSORS, "slack_on_run_failure"),
+            ),
+            timeout_s=60,
+        )
         texts = []
         for needle in needles:
             [message] = self.slack.messages_about(needle)
@@ -418,7 +427,13 @@ REFUSED = (
 )
 
 
-def _ticked(home: str, count: int, reason: str | None = None, after: float = 0) -> bool:
+def _ticked(
+    home: str,
+    count: int,
+    reason: str | None = None,
+    after: float = 0,
+    sensors: tuple[str, ...] = ALERT_SENSORS,
+) -> bool:
     """Whether each alert sensor has ticked `count` times (after `after`, with `reason`)."""
     return all(
         len(
@@ -429,7 +444,7 @@ def _ticked(home: str, count: int, reason: str | None = None, after: float = 0) 
             ]
         )
         >= count
-        for s in ALERT_SENSORS
+        for s in sensors
     )
 
 
