@@ -26,7 +26,7 @@ DBT_SOURCES := $(shell find $(DBT_DIR) -path $(DBT_DIR)/target -prune -o -path $
 	-o -path $(DBT_DIR)/dbt_packages -prune \
 	-o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.yaml' \) -print)
 
-.PHONY: help setup dev api serve serve-env test test-fast backfill defs bench lint format clean secrets
+.PHONY: help setup dev api serve serve-env test test-fast backfill digest defs bench lint format clean secrets
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -99,7 +99,8 @@ serve: serve-env setup ## Code server, webserver, daemon (+ local API) on one Po
 # Four were ~7 % faster but made process-shutdown races in Dagster's own tools show up.
 PYTEST_WORKERS := -n 2
 SYSTEM_TESTS := test_recovery test_concurrency test_topology test_postgres_warehouse \
-	test_alerts_daemon test_ui test_ui_operate test_dg test_pools test_portable test_fork_project
+	test_alerts_daemon test_ui test_ui_operate test_dg test_pools test_portable test_fork_project \
+	test_interrupts test_quiet_alerts test_serve_alerts test_api_address test_preflight
 test: setup ## Run the whole test suite (about 16 min on 2 cores)
 	$(BIN)/pytest $(PYTEST_WORKERS) --durations=15
 
@@ -109,6 +110,9 @@ test-fast: setup ## The suite without the tests that drive whole processes (CLI,
 backfill: setup ## Materialize every asset for START..END (YYYY-MM-DD, inclusive); needs the API
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	@exec $(BIN)/python -m commands.backfill "$(START)" "$(END)"
+
+digest: setup ## Print the morning digest: yesterday's partitions, failing checks, dead letters, failed runs
+	@$(BIN)/python -m orchestration.digest
 
 defs: setup ## List the assets, checks, jobs, schedules and sensors (fits 100 columns)
 	@$(BIN)/python -m commands.list_defs

@@ -89,22 +89,16 @@ def test_cli_backfill_of_a_range_loads_what_the_api_serves(
     graph = defs.resolve_asset_graph()
     built = [key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable]
     raw_tables = sorted(spec.key for spec in defs.resolve_all_asset_specs() if "dlt" in spec.kinds)
-    # Checks that fail: yesterday's partition of each daily mart is missing (March 2024 is
-    # long past), and the raw orders' dead letters.
-    failing = sorted(
-        [
-            f"{key.asset_key.to_user_string()}:{key.name}"
-            for c in freshness_checks
-            for key in c.check_keys
-        ]
-        + ["raw/orders:no_rejected_records"]
-    )
+    # The check that fails: the raw orders' dead letters. The partition freshness checks are
+    # the freshness sensor's business: a backfill of past days records no result for them.
+    failing = ["raw/orders:no_rejected_records"]
+    not_run = sum(len(list(c.check_keys)) for c in freshness_checks)
     rows = {
         key.to_user_string(): query(warehouse, f"select count(*) from raw.{key.path[-1]}")[0][0]
         for key in raw_tables
     }
     rows["raw/orders"] = raw_orders
-    passed = len(graph.asset_check_keys) - len(failing)
+    passed = len(graph.asset_check_keys) - len(failing) - not_run
     loaded = ", ".join(f"{key} {count:,}" for key, count in sorted(rows.items()))
     summary = output[output.index("make backfill: summary") :].splitlines()
     assert summary[1:4] == [
@@ -112,7 +106,9 @@ def test_cli_backfill_of_a_range_loads_what_the_api_serves(
         f"  run           {run.run_id} SUCCESS",
         f"  assets        {len(built)} materialized, 0 not built",
     ]
-    assert summary[4].startswith(f"  checks        {passed} passed, {len(failing)} failed: ")
+    assert summary[4].startswith(
+        f"  checks        {passed} passed, {len(failing)} failed, {not_run} not run: "
+    )
     unwrapped = " ".join(" ".join(summary).split())
     assert f"failed: {', '.join(failing)} rows loaded " in unwrapped  # every failure, no other
     assert f"  rows loaded   {loaded}" in summary

@@ -152,14 +152,14 @@ def test_dbt_tests_and_data_checks_ran_as_asset_checks_and_passed(loaded):
     assert [e.asset_check_key for e in evaluations if not e.passed] == []
 
 
-def test_daily_marts_of_an_old_range_fail_their_partition_freshness_checks(loaded):
-    # Only 2024-03 was built: yesterday's partition is missing, so each daily mart is late.
-    stale = {
-        e.asset_check_key.asset_key.to_user_string()
+def test_a_range_run_of_old_days_records_no_freshness_result(loaded):
+    # Only 2024-03 was built: yesterday's lateness is the freshness sensor's to judge, not this
+    # run's (orchestration/checks/freshness.py).
+    assert [
+        e
         for e in loaded["runs"][0].get_asset_check_evaluations()
-        if e.asset_check_key.name == "freshness_check" and not e.passed
-    }
-    assert stale == {"marts/orders", "marts/order_items", "marts/daily_revenue"}
+        if e.asset_check_key.name == "freshness_check"
+    ] == []
 
 
 def test_range_run_records_orders_per_day(loaded):

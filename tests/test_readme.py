@@ -40,6 +40,7 @@ EXERCISED_BY = {
     "make test": ["ci: make test"],
     "make setup": ["ci: make lint", "ci: make test"],  # both depend on `setup` first
     "make api": ["tests/test_readme.py::test_make_api_serves_the_stand_in_on_api_port"],
+    "make digest": ["tests/test_digest.py::test_make_digest_prints_it"],
     "make backfill START=2024-03-05 END=2024-03-06": [
         "tests/test_cli.py::test_cli_backfill_of_a_range_loads_what_the_api_serves",
     ],

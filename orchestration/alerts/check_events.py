@@ -26,6 +26,7 @@ from orchestration.alerts.messages import (
     check_failure_message,
     freshness_message,
 )
+from orchestration.checks.freshness import EXPECTED_PARTITION
 
 PAGE = 100
 MAX_NEW_PER_CHECK = 1000
@@ -33,6 +34,7 @@ MAX_NEW_PER_CHECK = 1000
 
 PLANNED = AssetCheckExecutionRecordStatus.PLANNED
 FAILED = AssetCheckExecutionRecordStatus.FAILED
+SUCCEEDED = AssetCheckExecutionRecordStatus.SUCCEEDED
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Alert:
     check: str | None = None
     execution_id: int = 0
     storage_id: int = 0
+    freshness: bool = False
 
 
 def is_freshness_check(check_name: str) -> bool:
@@ -64,34 +67,65 @@ def metadata_summary(metadata: Mapping[str, dg.MetadataValue]) -> tuple[tuple[st
     return tuple(entries)
 
 
+@dataclass
+class CheckReading:
+    """What one tick read from the check results since the cursor."""
+
+    checks: dict[str, int]
+    """Check key → execution id up to which every result is handled."""
+    alerts: list[Alert]
+    stale: set[str]
+    """Freshness checks alerted (or to be, by `alerts`) and not passed since."""
+    in_service: set[str]
+    not_built: dict[str, str]
+    """Asset → due partition: freshness failures held back because the asset is not in service."""
+
+
 def new_check_failures(
     instance: dg.DagsterInstance,
     asset_graph,
     check_keys: Sequence[dg.AssetCheckKey],
     cursor: Cursor,
     config: alert_settings.AlertSettings,
-) -> tuple[dict[str, int], list[Alert]]:
+    in_service: Callable[[dg.AssetCheckKey], bool] = lambda _: True,
+) -> CheckReading:
     storage = instance.event_log_storage
     latest = storage.get_latest_asset_check_execution_by_key(list(check_keys))
-    checks = dict(cursor.checks)
-    alerts: list[Alert] = []
+    reading = CheckReading(dict(cursor.checks), [], set(cursor.stale), set(cursor.in_service), {})
     in_progress = run_in_progress(instance)
     for key in check_keys:
         name = key.to_user_string()
-        mark = checks.get(name, 0)
+        mark = reading.checks.get(name, 0)
         if key not in latest or latest[key].id <= mark:
             continue
         for record in records_after(storage, key, mark):
             if record.status == PLANNED and in_progress(record.run_id):
                 break  # its result is still to come; start here next tick
             mark = record.id
-            if record.status == FAILED and record.event and record.event.dagster_event:
-                evaluation = record.event.dagster_event.asset_check_evaluation_data
+            if record.status not in (SUCCEEDED, FAILED) or not record.event:
+                continue  # a planned result its run never gave (skipped)
+            evaluation = record.event.dagster_event.asset_check_evaluation_data
+            if is_freshness_check(key.name):
+                if record.status == SUCCEEDED:
+                    reading.stale.discard(name)
+                    reading.in_service.add(name)
+                if record.status != FAILED or name in reading.stale:
+                    continue  # passed, or late still: its lateness was alerted already
+                if name not in reading.in_service:
+                    if not in_service(key):
+                        due = evaluation.metadata.get(EXPECTED_PARTITION)
+                        asset = key.asset_key.to_user_string()
+                        reading.not_built[asset] = str(due.value) if due else ""
+                        continue
+                    reading.in_service.add(name)
+            if record.status == FAILED:
                 alert = _check_alert(asset_graph, key, record, evaluation, config)
                 if alert:
-                    alerts.append(alert)
-        checks[name] = mark
-    return checks, alerts
+                    reading.alerts.append(alert)
+                    if alert.freshness:
+                        reading.stale.add(name)
+        reading.checks[name] = mark
+    return reading
 
 
 def _check_alert(asset_graph, key, record, evaluation, config) -> Alert | None:
@@ -116,6 +150,7 @@ def _check_alert(asset_graph, key, record, evaluation, config) -> Alert | None:
         render=lambda repeat: check_failure_message(failure, config.webserver_url, repeat),
         check=key.to_user_string(),
         execution_id=record.id,
+        freshness=freshness,
     )
 
 

@@ -5,7 +5,9 @@ never sees it: this sensor reads check results and freshness changes from the in
 
 - A failed check with severity ERROR alerts; a freshness check (any check whose name contains
   "freshness", e.g. from `dg.build_time_partition_freshness_checks`, WARN by default) alerts
-  whatever its severity.
+  whatever its severity, once per stretch of lateness (until it passes again), and only for an
+  asset in service: the failures of never-built assets are held and named in one message for
+  the whole platform, once (`never_built.py`).
 - An asset whose `dg.FreshnessPolicy` state changes to FAIL alerts (the FRESHNESS_STATE_CHANGE
   events the freshness daemon records).
 
@@ -23,7 +25,7 @@ import datetime as dt
 
 import dagster as dg
 
-from orchestration.alerts import grouping
+from orchestration.alerts import grouping, never_built
 from orchestration.alerts import settings as alert_settings
 from orchestration.alerts.check_cursor import Cursor
 from orchestration.alerts.check_events import (
@@ -67,7 +69,15 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
         return dg.SkipReason(problem)
 
     config = alert_settings.load()
-    checks, check_alerts = new_check_failures(instance, asset_graph, check_keys, cursor, config)
+    reading = new_check_failures(
+        instance,
+        asset_graph,
+        check_keys,
+        cursor,
+        config,
+        never_built.in_service_rule(instance, context.repository_def),
+    )
+    checks, check_alerts = reading.checks, reading.alerts
     freshness_after, freshness_alerts = new_freshness_failures(
         instance, asset_graph, cursor, config
     )
@@ -116,7 +126,7 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
             for alert in alerts:
                 if alert.check is not None:
                     checks[alert.check] = min(checks[alert.check], alert.execution_id - 1)
-    unsent_groups = len(by_group) - sum(actions.values()) - refused
+                    reading.stale.discard(alert.check)
     freshness_pending = tuple(
         sorted(
             alert.storage_id
@@ -127,16 +137,39 @@ def slack_on_check_failure(context: dg.SensorEvaluationContext, slack: SlackReso
         )
     )
 
+    unsent_groups = len(by_group) - sum(actions.values()) - refused
+    # The assets held back as never built: named once, in one message for the whole platform.
+    not_built = {**cursor.not_built, **reading.not_built}
+    not_built_sent = cursor.not_built_sent
+    if not_built and not not_built_sent and not errors:
+        try:
+            slack.post(never_built.not_built_message(not_built, min(not_built.values())))
+            not_built_sent, actions["posted"] = True, actions["posted"] + 1
+        except AlertNotSent as error:
+            errors.append(f"not built yet: {error}")
+            unsent_groups += 1
+            setup_problem = setup_problem or (str(error) if error.setup_problem else None)
+    new_cursor = Cursor(
+        checks,
+        freshness_after,
+        freshness_pending,
+        state,
+        stale=frozenset(reading.stale),
+        in_service=frozenset(reading.in_service),
+        not_built={} if not_built_sent else not_built,
+        not_built_sent=not_built_sent,
+    )
+
     if setup_problem:
         # No use failing the tick every interval: nothing gets through until a person acts.
-        context.update_cursor(Cursor(checks, freshness_after, freshness_pending, state).dumps())
+        context.update_cursor(new_cursor.dumps())
         return dg.SkipReason(setup_problem)
     if errors and not any(actions.values()):
         # Nothing got through (Slack down?): fail the tick loudly; the cursor stays where it was.
         raise AlertNotSent(
             f"{unsent_groups} Slack alert(s) not sent, retrying next tick: {errors[0]}"
         )
-    context.update_cursor(Cursor(checks, freshness_after, freshness_pending, state).dumps())
+    context.update_cursor(new_cursor.dumps())
     summary = f"Slack: {actions['posted']} posted, {actions['updated']} updated"
     if errors:
         context.log.error(

@@ -3,6 +3,11 @@ of posting a new one. Pure decisions over a small state that the sensors persist
 
 The window runs from a group's first alert, not its latest repeat: an asset that keeps failing
 is re-announced (a new, notifying post) once per window rather than silently updated forever.
+
+The ceiling: the failed runs of one backfill are one group (`backfill_group`), whatever their
+partitions and failed steps, with a window of at least a day (`BACKFILL_WINDOW`). A backfill
+whose 30 partitions fail in a day sends one message, updated with the count and the failed
+partitions, not thirty; a backfill still failing the next day is announced once more.
 """
 
 from __future__ import annotations
@@ -41,13 +46,26 @@ class Update:
 
 State = Mapping[str, Thread]
 
+BACKFILL_WINDOW = dt.timedelta(days=1)
+_BACKFILL_PREFIX = "run:backfill:"
+
+
+def backfill_group(backfill_id: str) -> str:
+    """The group of every failed run of one backfill."""
+    return f"{_BACKFILL_PREFIX}{backfill_id}"
+
+
+def window_for(key: str, window: dt.timedelta) -> dt.timedelta:
+    """The grouping window of a group: a backfill's lasts at least a day."""
+    return max(window, BACKFILL_WINDOW) if key.startswith(_BACKFILL_PREFIX) else window
+
 
 def decide(
     state: State, key: str, now: dt.datetime, window: dt.timedelta, failures: int = 1
 ) -> Post | Update:
     """Post, or update the group's message if it was first posted less than `window` ago."""
     thread = state.get(key)
-    if thread is None or now - thread.first_at >= window:
+    if thread is None or now - thread.first_at >= window_for(key, window):
         return Post(key)
     return Update(key, replace(thread, count=thread.count + failures, last_at=now))
 
@@ -72,7 +90,11 @@ def updated(state: State, decision: Update) -> dict[str, Thread]:
 
 def prune(state: State, now: dt.datetime, window: dt.timedelta) -> dict[str, Thread]:
     """Drop groups whose window has passed: they can only lead to a new post anyway."""
-    return {key: thread for key, thread in state.items() if now - thread.first_at < window}
+    return {
+        key: thread
+        for key, thread in state.items()
+        if now - thread.first_at < window_for(key, window)
+    }
 
 
 def as_dict(state: State) -> dict[str, dict]:

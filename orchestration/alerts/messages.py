@@ -42,6 +42,9 @@ class RunFailure:
     not_retried: str | None = None
     """Why a run marked for a retry was not retried after all (orchestration/alerts/
     stranded_retries.py)."""
+    backfill_id: str | None = None
+    backfill_failed: tuple[str, ...] = ()
+    """The partitions of the backfill's runs failed so far: its one message summarises them."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,13 @@ def run_failure_message(
     if failure.failed_steps:
         label = "Failed step" if len(failure.failed_steps) == 1 else "Failed steps"
         lines.append(f"*{label}:* " + ", ".join(f"`{step}`" for step in failure.failed_steps))
+    if failure.backfill_id:
+        failed = failure.backfill_failed
+        shown = ", ".join(f"`{p}`" for p in failed[:MAX_ASSETS])
+        more = f" +{len(failed) - MAX_ASSETS} more" if len(failed) > MAX_ASSETS else ""
+        link = f"<{webserver_url}/runs/b/{failure.backfill_id}|{failure.backfill_id}>"
+        label = "partition" if len(failed) == 1 else "partitions"
+        lines.append(f"*Backfill:* {link}: {len(failed)} failed {label}: {shown}{more}")
     if failure.not_retried:
         lines.append(f"*Not retried:* marked for a retry that never came; {failure.not_retried}")
     if failure.error:

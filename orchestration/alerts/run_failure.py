@@ -11,6 +11,8 @@
 - While Slack refuses the token or the channel, alerts wait in the queue without a request per
   run, and the pending sensor's ticks are skipped with the one line that says what to fix; an
   alert Slack refuses for its own content is dropped and logged, not retried.
+- The failed runs of one backfill are one group for at least a day (grouping.py's ceiling): one
+  message, updated with the count and the backfill's failed partitions.
 - The same job failing again on the same assets within the grouping window updates the first
   message with a count.
 
@@ -49,6 +51,7 @@ PENDING_KEY = "orchestration.alerts/run_failure_pending"
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+BACKFILL_TAG = "dagster/backfill"
 
 _RUN_EVENTS = {
     dg.DagsterEventType.STEP_FAILURE,
@@ -193,10 +196,13 @@ def _send(instance, slack, run: dg.DagsterRun, groups, config) -> dict[str, grou
     failure, failed_assets = describe_run_failure(instance, run)
     failed_at = _failed_at(instance, run.run_id)
     state = grouping.prune(groups, failed_at, config.grouping_window)
+    backfill_id = run.tags.get(BACKFILL_TAG)
     new_state, _action = deliver(
         slack,
         state,
-        run_group_key(run.job_name, failed_assets or failure.failed_steps),
+        grouping.backfill_group(backfill_id)
+        if backfill_id
+        else run_group_key(run.job_name, failed_assets or failure.failed_steps),
         first_at=failed_at,
         last_at=failed_at,
         failures=1,
@@ -240,9 +246,24 @@ def describe_run_failure(
         failed_steps=tuple(dict.fromkeys(e.step_key for e in step_failures if e.step_key)),
         error=error,
         not_retried=run.tags.get(NOT_RETRIED_TAG),
+        backfill_id=run.tags.get(BACKFILL_TAG),
+        backfill_failed=backfill_failed_partitions(instance, run.tags[BACKFILL_TAG])
+        if BACKFILL_TAG in run.tags
+        else (),
     )
     failed_assets = tuple(key.to_user_string() for key in asset_keys if key not in materialized)
     return failure, failed_assets
+
+
+def backfill_failed_partitions(instance: dg.DagsterInstance, backfill_id: str) -> tuple[str, ...]:
+    """The partitions of the backfill's failed runs so far (a range run counts its first day)."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            tags={BACKFILL_TAG: backfill_id}, statuses=[dg.DagsterRunStatus.FAILURE]
+        )
+    )
+    partitions = {run.tags.get(PARTITION_TAG) or run.tags.get(RANGE_START_TAG) for run in runs}
+    return tuple(sorted(p for p in partitions if p))
 
 
 def run_group_key(job_name: str, failed: tuple[str, ...]) -> str:

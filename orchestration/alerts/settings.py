@@ -19,6 +19,8 @@ DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 DEFAULT_WINDOW_MINUTES = 60
 DEFAULT_SENSOR_INTERVAL_S = 30
+# After the daily schedule (02:00 UTC) and the freshness deadline (06:00 UTC).
+DEFAULT_DIGEST_HOUR_UTC = 7
 
 
 @dataclass(frozen=True)
@@ -80,3 +82,18 @@ def sensor_interval_s() -> int:
     if seconds < 1:
         raise SettingError(f"ALERT_SENSOR_INTERVAL_S={raw!r} must be 1 or more.")
     return seconds
+
+
+def digest_hour_utc() -> int:
+    """DIGEST_HOUR_UTC: the hour (0-23, UTC) from which the morning digest is sent, once a day."""
+    raw = os.environ.get("DIGEST_HOUR_UTC", str(DEFAULT_DIGEST_HOUR_UTC))
+    try:
+        hour = int(raw)
+    except ValueError:
+        hour = -1
+    if not 0 <= hour <= 23:
+        raise SettingError(
+            f"DIGEST_HOUR_UTC={raw!r} must be a whole hour from 0 to 23 "
+            f"(default {DEFAULT_DIGEST_HOUR_UTC}: after the 02:00 schedule and 06:00 deadline)."
+        )
+    return hour

@@ -12,6 +12,7 @@ from orchestration.alerts.slack import AlertNotSent
 from tests.alerts.code_location import (
     aged,
     run_job,
+    scheduled_ingest,
     slack_without_retries,
     started,
     tick,
@@ -42,6 +43,7 @@ def test_check_alert_text_of_an_error_check_and_warn_checks_stay_silent(any_inst
 
 def test_check_alert_text_of_a_failing_freshness_check(instance, slack):
     cursor = started(instance)
+    scheduled_ingest(instance)  # raw/orders is in service: the schedule tried to build it
     result = run_job(instance, "freshness")
     assert result.success  # a failed freshness check does not fail its run
 
@@ -138,6 +140,7 @@ def test_check_alert_when_slack_is_down_fails_the_tick_and_is_sent_next_tick(ins
 def test_check_alerts_when_one_of_a_tick_fails_it_alone_is_sent_next_tick(instance, slack):
     cursor = started(instance)
     run_job(instance, "customers")
+    scheduled_ingest(instance)
     run_job(instance, "freshness")
     slack.answer_next(200, 500)  # the check alert gets through, the freshness alert does not
     no_retries = slack_without_retries(slack.base_url)
