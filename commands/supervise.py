@@ -20,13 +20,48 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# Long enough for Dagster to record the run's end and release its pool slots.
+# Long enough for Dagster to record the run's end and release its pool slots. SUPERVISE_GRACE_S
+# overrides it: the test suite shortens it, since a process that ignores the interrupt (a run
+# waiting on a pool slot) is only killed once the grace period is over.
 GRACE_S = 30.0
+GRACE_VARIABLE = "SUPERVISE_GRACE_S"
 
 
-def supervise(command: Sequence[str], grace_s: float = GRACE_S) -> int:
+def grace_period() -> float:
+    """Seconds between the interrupt and the kill: SUPERVISE_GRACE_S, else GRACE_S."""
+    raw = os.environ.get(GRACE_VARIABLE, "").strip()
+    if not raw:
+        return GRACE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(
+            f"{GRACE_VARIABLE}={raw!r} must be a number of seconds above 0 "
+            f"(default {GRACE_S:.0f}); unset it to use the default."
+        )
+    return value
+
+
+def _grace_or_exit(grace_s: float | None) -> float | None:
+    """`grace_s`, else the setting; None (after saying why on stderr) if the setting is bad."""
+    if grace_s is not None:
+        return grace_s
+    try:
+        return grace_period()
+    except ValueError as error:
+        print(error, file=sys.stderr, flush=True)
+        return None
+
+
+def supervise(command: Sequence[str], grace_s: float | None = None) -> int:
     """Run `command` to the end and return its exit code; on a stop signal, interrupt it, wait
-    up to `grace_s`, then kill its whole process group. Returns 128 + signal when stopped."""
+    up to `grace_s` (default: `grace_period()`), then kill its whole process group. Returns 128 +
+    signal when stopped, 2 without starting anything if SUPERVISE_GRACE_S is unusable."""
+    grace_s = _grace_or_exit(grace_s)
+    if grace_s is None:
+        return 2
     child = subprocess.Popen(
         list(command),
         start_new_session=True,
@@ -86,12 +121,16 @@ class Service:
     ready_timeout_s: float = 300.0
 
 
-def supervise_all(services: Sequence[Service], grace_s: float = GRACE_S) -> int:
+def supervise_all(services: Sequence[Service], grace_s: float | None = None) -> int:
     """Start `services` in order, each in its own process group, waiting for each to be ready
     before the next; then run until a stop signal or until any of them exits. Either way every
     group is interrupted (the last started first), given `grace_s`, then killed. Returns 128 +
     signal when stopped, else the exit code of the service that ended (1 if it exited 0, since a
-    service is not meant to end, or if one never became ready)."""
+    service is not meant to end, or if one never became ready; 2 without starting anything if
+    SUPERVISE_GRACE_S is unusable). `grace_s` defaults to `grace_period()`."""
+    grace_s = _grace_or_exit(grace_s)
+    if grace_s is None:
+        return 2
     received: list[int] = []
 
     def on_stop(signum: int, _frame) -> None:

@@ -20,6 +20,26 @@ os.environ.setdefault("STEP_RETRY_DELAY_S", "1")
 os.environ.setdefault("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.2")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The slowest modules (`make test --durations`, 2 cores), run first: with `--dist loadscope`
+# (Makefile) each module goes whole to one worker, so one started last would leave the other
+# worker idle while it runs. Modules not named here keep their order, after these.
+SLOWEST_MODULES = (
+    "test_recovery",
+    "test_concurrency",
+    "test_fork_project",
+    "test_topology",
+    "test_alerts_daemon",
+    "test_quiet_alerts",
+    "test_operations",
+    "test_ui_operate",
+    "test_serve_alerts",
+    "test_interrupts",
+    "test_digest",
+    "test_idempotency",
+    "test_postgres_warehouse",
+    "test_api_address",
+    "test_dead_letters",
+)
 # The throwaway PostgreSQL cluster (`postgres_cluster`, `dagster_postgres`), shared by the session.
 pytest_plugins = ["tests.postgres"]
 
@@ -95,3 +115,9 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
         monkeypatch.setenv("DAGSTER_WEBSERVER_URL", WEBSERVER)
         monkeypatch.delenv("ALERT_GROUPING_WINDOW_MINUTES", raising=False)
         yield standin
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the slowest modules (SLOWEST_MODULES) to the front, each kept whole and in order."""
+    rank = {name: index for index, name in enumerate(SLOWEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))

@@ -53,36 +53,37 @@ def _plain(value):
     return value
 
 
-@pytest.fixture
-def postgres_env(postgres_cluster, tmp_path):  # noqa: F811
-    """A warehouse database and an instance database, and DAGSTER_HOME with deploy/dagster.yaml."""
-    warehouse = postgres_cluster.create_database(f"warehouse_{tmp_path.name[-8:]}".lower())
-    instance = postgres_cluster.create_database(f"dagster_{tmp_path.name[-8:]}".lower())
-    home = tmp_path / "dagster_home"
+@pytest.fixture(scope="module")
+def postgres_backfill(postgres_cluster, api_url, tmp_path_factory):  # noqa: F811
+    """One `make backfill` of the reference days with WAREHOUSE=postgres and the instance on
+    Postgres (deploy/dagster.yaml): a warehouse database, an instance database and DAGSTER_HOME.
+    Both tests read this one run, the warehouse it built and the instance that recorded it.
+    Yields (exit code, output, env, warehouse database)."""
+    folder = tmp_path_factory.mktemp("postgres_backfill")
+    warehouse = postgres_cluster.create_database(f"warehouse_{folder.name[-8:]}".lower())
+    instance = postgres_cluster.create_database(f"dagster_{folder.name[-8:]}".lower())
+    home = folder / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    yield (
-        {
-            "WAREHOUSE": "postgres",
-            **warehouse.libpq_env(),
-            **instance.dagster_env(),
-            "DAGSTER_HOME": str(home),
-            # Still set: dlt's working folder for the warehouse lives beside it.
-            "DUCKDB_PATH": str(tmp_path / "unused.duckdb"),
-        },
-        warehouse,
-    )
+    env = {
+        "WAREHOUSE": "postgres",
+        **warehouse.libpq_env(),
+        **instance.dagster_env(),
+        "DAGSTER_HOME": str(home),
+        # Still set: dlt's working folder for the warehouse lives beside it.
+        "DUCKDB_PATH": str(folder / "unused.duckdb"),
+        "JAFFLE_API_URL": api_url,
+    }
+    code, output = make_backfill(START, END, env, folder / "backfill.log")
+    yield code, output, env, warehouse
     postgres_cluster.drop_database(warehouse.dbname)
     postgres_cluster.drop_database(instance.dbname)
 
 
 def test_a_postgres_backfill_equals_a_duckdb_one_and_reconciles_with_the_api(
-    api_url, tmp_path, postgres_env, clean_warehouse
+    api_url, postgres_backfill, clean_warehouse
 ):
-    env, warehouse = postgres_env
-    code, output = make_backfill(
-        START, END, {**env, "JAFFLE_API_URL": api_url}, tmp_path / "backfill.log"
-    )
+    code, output, _, warehouse = postgres_backfill
     assert code == 0, output[-3000:]
 
     with contextlib.closing(warehouse.connect()) as con, con.cursor() as cur:
@@ -113,11 +114,9 @@ def test_a_postgres_backfill_equals_a_duckdb_one_and_reconciles_with_the_api(
     assert revenue == {day: f"{cents / 100:.2f}" for day, cents in expected.items()}
 
 
-def test_the_runs_of_a_postgres_instance_are_in_postgres(api_url, tmp_path, postgres_env):
-    env, _ = postgres_env
-    code, output = make_backfill(
-        "2024-03-01", "2024-03-01", {**env, "JAFFLE_API_URL": api_url}, tmp_path / "b.log"
-    )
+def test_the_runs_of_a_postgres_instance_are_in_postgres(postgres_backfill):
+    """The backfill above recorded its run in the Postgres instance, none on local files."""
+    code, output, env, _ = postgres_backfill
     assert code == 0, output[-3000:]
     home = Path(env["DAGSTER_HOME"])
     assert not (home / "history").exists()  # no SQLite run storage

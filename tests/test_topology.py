@@ -319,6 +319,22 @@ def test_supervise_all_starts_nothing_after_a_service_that_never_gets_ready(tmp_
     assert not (tmp_path / "started").exists()
 
 
+@pytest.mark.parametrize("grace", ["soon", "0", "-5", "inf"])
+def test_an_unusable_grace_period_starts_nothing_and_says_how_to_fix_it(
+    tmp_path, monkeypatch, capsys, grace
+):
+    from commands.supervise import Service, supervise, supervise_all
+
+    monkeypatch.setenv("SUPERVISE_GRACE_S", grace)
+    marker = tmp_path / "started"
+    assert supervise(["touch", str(marker)]) == 2
+    assert supervise_all([Service("toucher", ["touch", str(marker)])]) == 2
+    assert not marker.exists()
+    message = capsys.readouterr().err
+    assert f"SUPERVISE_GRACE_S={grace!r} must be a number of seconds above 0" in message
+    assert "unset it to use the default" in message
+
+
 def test_dagster_dev_keeps_its_state_in_the_postgres_instance(tmp_path, dagster_postgres):
     from tests.dagster_dev import running_dagster_dev
 
