@@ -104,7 +104,7 @@ PYTEST_WORKERS := -n 2 --dist loadscope
 SYSTEM_TESTS := test_recovery test_concurrency test_topology test_postgres_warehouse \
 	test_alerts_daemon test_ui test_ui_operate test_dg test_pools test_portable test_fork_project \
 	test_interrupts test_quiet_alerts test_serve_alerts test_api_address test_preflight
-test: setup ## Run the whole test suite (about 22 min on 2 cores); ends with its 15 slowest tests
+test: setup ## Run the whole test suite (about 18 min on 2 cores); ends with its 15 slowest tests
 	$(BIN)/pytest $(PYTEST_WORKERS) --durations=15
 
 test-fast: setup ## The suite without the tests that drive whole processes (CLI, daemon, browser, Postgres)
