@@ -55,8 +55,10 @@ def make_pipeline(
 
     Each Dagster asset gets its own `pipeline_name`: dlt must never run two pipelines with the
     same name and working directory at once. The working directory sits beside the warehouse
-    (`pipelines_dir_for`), not in dlt's per-user default: the load packages a killed run leaves
-    behind are then finished by the next run into the same warehouse, never into another one.
+    (`pipelines_dir_for`), not in dlt's per-user default: what a killed run leaves behind stays
+    with its warehouse, never reaching another one. Under Dagster the next run drops it
+    (dagster-dlt clears the pipeline's local state first) and loads the window again, which
+    the merge on keys makes idempotent (tests/test_recovery.py).
     """
     apply_dlt_settings()
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
