@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import random
 from collections.abc import Callable, Iterator
 
 import dagster as dg
 
 import settings
-from core.step_retry import retry_delay
+from core.step_retry import StepRetry, raise_for_retry
 
 INGESTION_RETRIES = 3
 # Each wait is its nominal delay ±20 %: enough spread that runs failing together do not retry
@@ -41,22 +40,15 @@ def ingestion_retry(step: Callable[..., Iterator]) -> Callable[..., Iterator]:
     def retried(context: dg.AssetExecutionContext, *args, **kwargs) -> Iterator:
         try:
             yield from step(context, *args, **kwargs)
-        except (dg.RetryRequested, dg.DagsterError):
-            raise  # a retry asked for already, or Dagster's own error, as under a policy
-        except dg.Failure as failure:
-            if not failure.allow_retries:
-                raise
-            raise _retry_request(context) from failure
+        except dg.DagsterError:
+            raise  # Dagster's own error, as under a policy
         except Exception as error:
-            raise _retry_request(context) from error
+            policy = StepRetry(
+                INGESTION_RETRIES, settings.load().step_retry_delay_s, JITTER_FRACTION
+            )
+            raise_for_retry(context, error, policy)
 
     return retried
-
-
-def _retry_request(context: dg.AssetExecutionContext) -> dg.RetryRequested:
-    attempt = context.retry_number + 1  # retry_number: 0 while the first attempt runs
-    wait = retry_delay(settings.load().step_retry_delay_s, attempt, JITTER_FRACTION, random.random)
-    return dg.RetryRequested(max_retries=INGESTION_RETRIES, seconds_to_wait=wait)
 
 
 # What a dbt model declares as `meta: {dagster: {freshness: {...}}}` (transform/model_meta.py);

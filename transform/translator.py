@@ -26,7 +26,8 @@ from transform import model_meta
 from transform.loaded_tables import LoadedTables, UnmatchedSourceError
 from transform.microbatch import checked_microbatch, microbatch_of
 
-# The dbt tag of the models built one window of days at a time (the daily marts).
+# The dbt tag of the models built one window of days at a time, the fallback for models that
+# cannot be microbatch (README, "Bring your own dbt project").
 PARTITIONED_TAG = "partitioned"
 MODEL_LIKE = ("model", "seed", "snapshot")
 
