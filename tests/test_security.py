@@ -19,7 +19,7 @@ from dagster._core.instance.ref import InstanceRef
 from commands.backfill_range import BackfillRangeError, validate_backfill_range
 from core.windows import dbt_window_env, partition_days
 from ingestion.source import jaffle_shop_source
-from transform.invocation import _count
+from transform.step_results import _count
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

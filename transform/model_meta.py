@@ -18,7 +18,7 @@ import dagster as dg
 
 from core.policies import freshness_policy
 
-# Spec metadata read by the dbt step after dbt exits (`transform/invocation.py`).
+# Spec metadata read by the dbt step after dbt exits (`transform/step_results.py`).
 ROW_COUNT_TABLE = "trifecta/row_count_table"
 ROWS_PER_DAY_COLUMN = "trifecta/rows_per_day_column"
 TABLE_MATERIALIZATIONS = {"table", "incremental", "snapshot", "seed"}
